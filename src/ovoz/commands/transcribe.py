@@ -1,0 +1,70 @@
+"""``ovoz transcribe``: files, folders and manifests to txt/json/srt/vtt/tsv."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..types import OUTPUT_FORMATS, SCRIPTS, TranscribeOptions
+
+
+def register(commands: "argparse._SubParsersAction") -> None:
+    from ..cli import add_model_arguments
+
+    parser = commands.add_parser(
+        "transcribe", help="transcribe audio/video files or folders",
+        description="Transcribe Uzbek speech. Inputs: audio or video files, folders (searched recursively).",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio/video file or folder")
+    add_model_arguments(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument("-f", "--output-format", action="append", metavar="FMT",
+                     help=f"one or more of {','.join(OUTPUT_FORMATS)} or all (comma-separated or repeated; default txt)")
+    out.add_argument("-o", "--output-dir", type=Path, help="write one file per input and format here (default: stdout)")
+    out.add_argument("--overwrite", action="store_true", help="redo inputs whose outputs already exist")
+    out.add_argument("--stream", action="store_true", help="print text to the terminal as it is generated")
+    out.add_argument("--script", choices=SCRIPTS, default="latin", help="output script (default latin)")
+    out.add_argument("--max-line-width", type=int, default=42, help="subtitles: characters per line (default 42)")
+    out.add_argument("--max-lines", type=int, default=2, help="subtitles: lines per cue (default 2)")
+    dec = parser.add_argument_group("decoding")
+    defaults = TranscribeOptions()
+    dec.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens,
+                     help=f"new tokens per chunk at most (default {defaults.max_new_tokens})")
+    dec.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                     help=f"chunks decoded together (default {defaults.batch_size})")
+    dec.add_argument("--chunk-target", type=float, default=defaults.chunk_target_s,
+                     help=f"long audio: preferred chunk length in seconds (default {defaults.chunk_target_s:g}, max 30)")
+    dec.add_argument("--no-vad", action="store_true", help="long audio: fixed 30 s windows instead of VAD")
+    dec.add_argument("--no-repetition-guard", action="store_true", help="keep runaway repetitions")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import runner
+    from ..cli import EXIT_FAILED_INPUTS, EXIT_OK, load_model_from_args
+    from ..errors import ConfigError
+    from ..io import expand_inputs
+    from ..subtitles import SubtitleOptions
+
+    formats = runner.parse_formats(args.output_format)
+    options = TranscribeOptions(
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, chunk_target_s=args.chunk_target,
+        vad=not args.no_vad, repetition_guard=not args.no_repetition_guard, script=args.script,
+    )
+    subtitle_options = SubtitleOptions(max_line_chars=args.max_line_width, max_lines=args.max_lines)
+    items = expand_inputs(args.inputs)
+    if args.stream and args.output_dir is None and formats != ("txt",):
+        raise ConfigError("--stream prints text; with formats other than txt also give --output-dir.")
+    model = load_model_from_args(args)
+
+    def echo(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    summary = runner.run(
+        model, items, formats=formats, output_dir=args.output_dir, options=options, overwrite=args.overwrite,
+        on_text=echo if args.stream else None, subtitle_options=subtitle_options,
+    )
+    print(summary.describe(), file=sys.stderr)
+    return EXIT_FAILED_INPUTS if summary.failed else EXIT_OK

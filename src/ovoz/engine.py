@@ -1,0 +1,182 @@
+"""Batched greedy generation for clips of at most 30 s.
+
+Every path (CLI, long recordings, evaluation, server) goes through :func:`generate`. This is the plain
+Hugging Face ``generate`` path; it returns the generated token ids, the decoded text and a confidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .errors import AudioTooLongError
+from .prompt import render_prompt
+from .types import MAX_CLIP_SAMPLES, SAMPLE_RATE
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One clip's decoded output."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    """Generated ids, without the stop token."""
+    avg_logprob: float | None
+    """Mean log-probability of the generated tokens (stop token included)."""
+    stopped: bool
+    """True when generation ended at a stop token; False when it hit the token cap."""
+
+
+@dataclass
+class GenerationStats:
+    """Time spent, accumulated over calls (seconds)."""
+
+    features_s: float = 0.0
+    generate_s: float = 0.0
+    n_clips: int = 0
+    n_new_tokens: int = 0
+
+
+class TextCallbackStreamer:
+    """A transformers streamer that hands newly decoded text of a batch-1 generation to a callback."""
+
+    def __init__(self, tokenizer: Any, on_text: Callable[[str], None], stop_ids: set[int]) -> None:
+        self.tokenizer = tokenizer
+        self.on_text = on_text
+        self.stop_ids = stop_ids
+        self.ids: list[int] = []
+        self.sent = 0
+        self.prompt_seen = False
+
+    def put(self, value: Any) -> None:
+        if not self.prompt_seen:  # the first call carries the prompt
+            self.prompt_seen = True
+            return
+        for token in value.reshape(-1).tolist():
+            if token in self.stop_ids:
+                continue
+            self.ids.append(token)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the next token
+            return
+        if len(text) > self.sent:
+            self.on_text(text[self.sent :])
+            self.sent = len(text)
+
+    def end(self) -> None:
+        pass
+
+
+def stop_token_ids(tokenizer: Any) -> list[int]:
+    """``<turn|>`` and eos: where the model's answer ends."""
+    ids = []
+    for token in ("<turn|>", tokenizer.eos_token):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if token_id is not None and token_id != tokenizer.unk_token_id:
+            ids.append(token_id)
+    return ids
+
+
+def prepare_inputs(processor: Any, clips: Sequence[np.ndarray], system: str, user: str) -> Any:
+    """Tokenize the trained prompt and extract audio features for a batch of 16 kHz clips."""
+    for clip in clips:
+        if len(clip) > MAX_CLIP_SAMPLES:
+            raise AudioTooLongError(
+                f"<clip of {len(clip) / SAMPLE_RATE:.1f} s>",
+                "one prompt holds at most 30 s; split the audio first (ovoz.pipeline does).",
+            )
+    prompt = render_prompt(system, user)
+    return processor(
+        text=[prompt] * len(clips),
+        audio=[np.asarray(clip, dtype=np.float32) for clip in clips],
+        sampling_rate=SAMPLE_RATE,
+        return_tensors="pt",
+        padding=True,
+        add_special_tokens=False,  # the prompt already starts with <bos>
+    )
+
+
+def generate(
+    model: Any,
+    processor: Any,
+    clips: Sequence[np.ndarray],
+    *,
+    max_new_tokens: int | Sequence[int] = 256,
+    system: str,
+    user: str,
+    on_text: Callable[[str], None] | None = None,
+    stats: GenerationStats | None = None,
+) -> list[Generation]:
+    """Greedy transcription of a batch of clips (16 kHz mono float32, each at most 30 s).
+
+    ``max_new_tokens`` is one cap for all clips or one per clip. ``on_text`` (batch of one only) receives
+    text as it is generated.
+    """
+    import torch
+
+    if not clips:
+        return []
+    caps = [max_new_tokens] * len(clips) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+    if len(caps) != len(clips):
+        raise ValueError("max_new_tokens needs one value per clip")
+    if on_text is not None and len(clips) != 1:
+        raise ValueError("streaming text needs a batch of one clip")
+    tokenizer = processor.tokenizer
+    stops = stop_token_ids(tokenizer)
+    device = model.device
+    dtype = next(p for p in model.parameters() if p.is_floating_point()).dtype
+
+    started = time.perf_counter()
+    inputs = prepare_inputs(processor, clips, system, user)
+    inputs = {
+        key: value.to(device, dtype=dtype) if key == "input_features" else value.to(device)
+        for key, value in inputs.items()
+    }
+    features_done = time.perf_counter()
+    streamer = TextCallbackStreamer(tokenizer, on_text, set(stops)) if on_text else None
+    with torch.inference_mode():
+        output = model.generate(
+            **inputs,
+            max_new_tokens=max(caps),
+            do_sample=False,
+            eos_token_id=stops,
+            pad_token_id=tokenizer.pad_token_id,
+            return_dict_in_generate=True,
+            output_scores=True,
+            streamer=streamer,
+        )
+    prompt_length = inputs["input_ids"].shape[1]
+    new_tokens = output.sequences[:, prompt_length:].cpu()
+    logprobs = torch.stack(output.scores, dim=1).float().log_softmax(-1)
+    chosen = logprobs.gather(-1, new_tokens.to(logprobs.device).unsqueeze(-1)).squeeze(-1).cpu()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    finished = time.perf_counter()
+
+    results = []
+    for row, cap in enumerate(caps):
+        ids = new_tokens[row].tolist()
+        stopped = False
+        length = len(ids)
+        for position, token in enumerate(ids):
+            if token in stops:
+                length, stopped = position, True
+                break
+        if length > cap:
+            length, stopped = cap, False
+        counted = length + (1 if stopped else 0)  # the stop token's probability counts too
+        avg = float(chosen[row, :counted].mean()) if counted else None
+        text = tokenizer.decode(ids[:length], skip_special_tokens=True).strip()
+        results.append(Generation(text, tuple(ids[:length]), avg, stopped))
+    if stats is not None:
+        stats.features_s += features_done - started
+        stats.generate_s += finished - features_done
+        stats.n_clips += len(clips)
+        stats.n_new_tokens += sum(len(r.token_ids) for r in results)
+    return results

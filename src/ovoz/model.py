@@ -1,0 +1,211 @@
+"""The only module that knows how Gemma 4 + a LoRA adapter are loaded.
+
+``load`` resolves hub ids or local folders, builds the model in the requested dtype / quantization on the
+requested device, applies the adapter (Unsloth- or PEFT-saved) and returns a :class:`Transcriber`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, DependencyError, ModelLoadError, ModelNotFoundError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE = "unsloth/gemma-4-E4B-it"
+DEFAULT_BASE_4BIT = "unsloth/gemma-4-e4b-it-unsloth-bnb-4bit"
+DEFAULT_ADAPTER = "zehnmindai/gemma_4_uzbek_stt_lora"
+DTYPES = ("bfloat16", "float16", "float32")
+_DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was loaded, echoed into every result."""
+
+    base: str
+    adapter: str | None
+    device: str
+    dtype: str
+    quantization: str | None
+    adapter_summary: str | None = None
+    adapted_parts: dict[str, int] | None = None
+    merged: bool = False
+    load_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_device(device: str | None) -> str:
+    """``None``/``"auto"`` picks CUDA when present, else the CPU."""
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={device!r}: CUDA is not available on this machine; use --device cpu.")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ConfigError(f"device={device!r}: use 'cpu', 'cuda', 'cuda:N' or 'auto'.")
+    return device
+
+
+def resolve_dtype(dtype: str | None) -> str:
+    """bf16 by default on GPU and CPU alike (the full-size model needs ~32 GB in float32)."""
+    name = _DTYPE_ALIASES.get(dtype or "bfloat16", dtype or "bfloat16")
+    if name not in DTYPES:
+        raise ConfigError(f"dtype={dtype!r}: choose one of {', '.join(DTYPES)}.")
+    if name == "float16":
+        logger.warning("float16 is not recommended for Gemma 4 (overflows); bfloat16 is the default")
+    return name
+
+
+def resolve_folder(spec: str | Path, *, kind: str, local_files_only: bool, revision: str | None = None) -> Path:
+    """A local folder as is, or a hub id downloaded (or found in the cache) with huggingface_hub."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ModelLoadError(f"--{kind} {spec}: is a file; give the model folder or a hub id.")
+    if str(spec).startswith((".", "/", "~")) or str(spec).count("/") != 1:
+        raise ModelNotFoundError(f"--{kind} {spec}: no such folder, and it is not a hub id of the form owner/name.")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(str(spec), revision=revision, local_files_only=local_files_only))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
+        how = "it is not in the local Hugging Face cache" if local_files_only else (
+            "it could not be downloaded and is not in the local cache"
+        )
+        raise ModelNotFoundError(
+            f"--{kind} {spec}: {how} ({type(error).__name__}).\n"
+            f"  Point ovoz at local weights instead: --{kind} /path/to/folder "
+            f"(a folder with config.json{' and adapter_config.json' if kind == 'adapter' else ''}),\n"
+            f"  or download them on a connected machine with `hf download {spec} --local-dir DIR` "
+            "and copy DIR here."
+        ) from error
+
+
+def load(
+    base: str | Path = DEFAULT_BASE,
+    adapter: str | Path | None = DEFAULT_ADAPTER,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    quantization: str | None = None,
+    local_files_only: bool = False,
+    merge_adapter: bool = True,
+    revision: str | None = None,
+) -> "Transcriber":
+    """Load a Gemma 4 audio model and (optionally) a LoRA adapter, ready to transcribe.
+
+    ``base``/``adapter``: hub ids or local folders; ``adapter=None`` runs the base alone.
+    ``device``: ``"cuda"``, ``"cpu"`` or ``None`` for the best available. ``dtype``: ``"bfloat16"`` (default)
+    or ``"float32"``. ``quantization="4bit"`` loads the base through bitsandbytes (CUDA only; the default base
+    then becomes the pre-quantized ``unsloth/gemma-4-e4b-it-unsloth-bnb-4bit``). ``merge_adapter`` folds the
+    LoRA weights into the base after loading (faster inference; not possible on a 4-bit base).
+    """
+    import torch
+
+    from .adapter import apply_adapter
+    from .processor import load_processor
+
+    started = time.perf_counter()
+    device = resolve_device(device)
+    dtype_name = resolve_dtype(dtype)
+    torch_dtype = getattr(torch, dtype_name)
+    model_kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if quantization not in (None, "4bit"):
+        raise ConfigError(f"quantization={quantization!r}: use None or '4bit'.")
+    if quantization == "4bit":
+        if not device.startswith("cuda"):
+            raise ConfigError("4-bit loading needs a CUDA GPU (bitsandbytes); drop --4bit on this machine.")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError as error:
+            raise DependencyError("4-bit loading needs bitsandbytes: pip install 'ovoz[4bit]'.") from error
+        if str(base) == DEFAULT_BASE:
+            base = DEFAULT_BASE_4BIT
+    base_folder = resolve_folder(base, kind="base", local_files_only=local_files_only, revision=revision)
+    adapter_folder = (
+        resolve_folder(adapter, kind="adapter", local_files_only=local_files_only) if adapter is not None else None
+    )
+    config = _read_config(base_folder)
+    if quantization == "4bit" and "quantization_config" not in config:
+        from transformers import BitsAndBytesConfig
+
+        model_kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype,
+            bnb_4bit_use_double_quant=True,
+            # The audio tower's clippable linears and the embedder stay in bf16, as in Unsloth's checkpoint.
+            llm_int8_skip_modules=["audio_tower", "embed_audio", "lm_head"],
+        )
+    elif "quantization_config" in config and quantization is None:
+        quantization = "4bit"
+        logger.info("%s is pre-quantized; loading it as such", base)
+
+    processor = load_processor(base_folder)
+    from transformers import Gemma4ForConditionalGeneration
+
+    try:
+        model = Gemma4ForConditionalGeneration.from_pretrained(
+            base_folder, device_map=device if quantization else None, **model_kwargs
+        )
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"--base {base}: the model could not be loaded ({error}).") from error
+    if model.config.audio_config is None:
+        raise ModelLoadError(f"--base {base}: this Gemma 4 model has no audio tower; use an E2B/E4B model.")
+    if not quantization:
+        model.to(device)
+    info_extra: dict[str, Any] = {}
+    if adapter_folder is not None:
+        model, adapter_info = apply_adapter(model, adapter_folder)
+        _report_adapter(adapter, adapter_info)
+        info_extra = {"adapter_summary": adapter_info.summary(), "adapted_parts": adapter_info.parts}
+        if merge_adapter and not quantization:
+            model = model.merge_and_unload()
+            info_extra["merged"] = True
+    model.eval()
+    info = ModelInfo(
+        base=str(base),
+        adapter=str(adapter) if adapter is not None else None,
+        device=device,
+        dtype=dtype_name,
+        quantization=quantization,
+        load_s=round(time.perf_counter() - started, 3),
+        **info_extra,
+    )
+    logger.info("loaded %s%s on %s (%s) in %.1f s", info.base, f" + {info.adapter}" if info.adapter else "",
+                device, dtype_name, info.load_s)
+    from .transcriber import Transcriber
+
+    return Transcriber(model, processor, info)
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    import json
+
+    config_file = folder / "config.json"
+    if not config_file.exists():
+        raise ModelLoadError(f"{folder}: no config.json; give a Gemma 4 model folder.")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.get("model_type") != "gemma4":
+        raise ModelLoadError(
+            f"{folder}: model_type={config.get('model_type')!r}; ovoz runs Gemma 4 audio models (model_type gemma4)."
+        )
+    return config
+
+
+def _report_adapter(name: Any, info: Any) -> None:
+    logger.info("adapter %s: %s", name, info.summary())
+    if info.parts.get("language tower", 0) == 0 and info.parts.get("audio tower", 0) == 0:
+        logger.warning("adapter %s adapts neither the language nor the audio tower: it cannot change much", name)
+    elif info.parts.get("audio tower", 0) == 0:
+        logger.warning(
+            "adapter %s adapts the language tower only (no audio-tower LoRA weights were found)", name
+        )
