@@ -1,0 +1,48 @@
+"""Uzbek text: apostrophes, Cyrillic <-> Latin, numbers to words, and named normalizers for scoring."""
+
+from ovoz.text.apostrophes import OKINA, TUTUQ, fold_apostrophes, unify_apostrophes
+from ovoz.text.normalize import (
+    NORMALIZED,
+    NORMALIZERS,
+    ORTHOGRAPHIC,
+    PUBLISHED,
+    STEPS,
+    Normalizer,
+    available_normalizers,
+    casefold,
+    collapse_whitespace,
+    get_normalizer,
+    keep_all,
+    keep_reference,
+    nfc,
+    remove_punctuation,
+)
+from ovoz.text.numbers import cardinal, decimal, expand_numbers, ordinal
+from ovoz.text.script import to_cyrillic, to_latin
+
+__all__ = [
+    "NORMALIZED",
+    "NORMALIZERS",
+    "OKINA",
+    "ORTHOGRAPHIC",
+    "PUBLISHED",
+    "STEPS",
+    "TUTUQ",
+    "Normalizer",
+    "available_normalizers",
+    "cardinal",
+    "casefold",
+    "collapse_whitespace",
+    "decimal",
+    "expand_numbers",
+    "fold_apostrophes",
+    "get_normalizer",
+    "keep_all",
+    "keep_reference",
+    "nfc",
+    "ordinal",
+    "remove_punctuation",
+    "to_cyrillic",
+    "to_latin",
+    "unify_apostrophes",
+]
