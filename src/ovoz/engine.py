@@ -62,15 +62,18 @@ class TextCallbackStreamer:
             if token in self.stop_ids:
                 continue
             self.ids.append(token)
+        self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
         text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for the next token
+        if not final and text.endswith("\ufffd"):  # maybe an incomplete UTF-8 sequence: wait for more
             return
         if len(text) > self.sent:
             self.on_text(text[self.sent :])
             self.sent = len(text)
 
     def end(self) -> None:
-        pass
+        self._flush(final=True)
 
 
 def stop_token_ids(tokenizer: Any) -> list[int]:
