@@ -71,9 +71,10 @@ def test_streaming_callback_receives_the_text(tiny_model, clip_22k):
     assert pieces and "".join(pieces).strip() == result.text
 
 
-def test_audio_over_30_s_is_refused_not_truncated(tiny_model):
+def test_clips_over_30_s_never_reach_the_processor(tiny_model):
+    """The feature extractor would truncate silently: the engine refuses instead."""
     with pytest.raises(AudioTooLongError, match="30 s"):
-        tiny_model.transcribe(np.zeros(31 * 16000, np.float32))
+        tiny_model.generate_clips([np.zeros(31 * 16000, np.float32)], ovoz.TranscribeOptions(max_new_tokens=2))
 
 
 @pytest.fixture(scope="module")

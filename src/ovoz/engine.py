@@ -39,8 +39,10 @@ class GenerationStats:
 
     features_s: float = 0.0
     generate_s: float = 0.0
+    prefill_s: float = 0.0
     n_clips: int = 0
     n_new_tokens: int = 0
+    n_decode_steps: int = 0
 
 
 class TextCallbackStreamer:

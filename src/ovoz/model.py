@@ -101,6 +101,7 @@ def load(
     local_files_only: bool = False,
     merge_adapter: bool = True,
     revision: str | None = None,
+    engine: str = "auto",
 ) -> "Transcriber":
     """Load a Gemma 4 audio model and (optionally) a LoRA adapter, ready to transcribe.
 
@@ -109,6 +110,8 @@ def load(
     or ``"float32"``. ``quantization="4bit"`` loads the base through bitsandbytes (CUDA only; the default base
     then becomes the pre-quantized ``unsloth/gemma-4-e4b-it-unsloth-bnb-4bit``). ``merge_adapter`` folds the
     LoRA weights into the base after loading (faster inference; not possible on a 4-bit base).
+    ``engine``: ``"auto"`` (static-cache CUDA-graph engine on CUDA, plain ``generate`` on the CPU),
+    ``"static"`` or ``"generate"``.
     """
     import torch
 
@@ -184,7 +187,7 @@ def load(
                 device, dtype_name, info.load_s)
     from .transcriber import Transcriber
 
-    return Transcriber(model, processor, info)
+    return Transcriber(model, processor, info, engine=engine)
 
 
 def _read_config(folder: Path) -> dict[str, Any]:

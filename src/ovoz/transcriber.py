@@ -8,25 +8,38 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from . import pipeline
 from .audio import AudioSource, decode_audio
-from .engine import GenerationStats, generate
-from .errors import AudioTooLongError, ConfigError
-from .types import MAX_CLIP_SAMPLES, SAMPLE_RATE, Segment, TranscribeOptions, Transcript
+from .engine import Generation, GenerationStats, generate
+from .errors import ConfigError
+from .types import SAMPLE_RATE, Segment, TranscribeOptions, Transcript
 
 logger = logging.getLogger(__name__)
 
+ENGINES = ("auto", "static", "generate")
+
 
 class Transcriber:
-    """A loaded Gemma 4 audio model with its processor. Create it with :func:`ovoz.load`."""
+    """A loaded Gemma 4 audio model with its processor. Create it with :func:`ovoz.load`.
 
-    def __init__(self, model: Any, processor: Any, info: Any) -> None:
+    ``engine``: ``"static"`` (static KV cache, CUDA graphs, continuous refill), ``"generate"`` (plain
+    Hugging Face ``generate``) or ``"auto"`` (static on CUDA, generate on the CPU, where it is as fast).
+    """
+
+    def __init__(self, model: Any, processor: Any, info: Any, engine: str = "auto") -> None:
+        if engine not in ENGINES:
+            raise ConfigError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}.")
         self.model = model
         self.processor = processor
         self.info = info
+        self.engine = engine
+        self._static: Any = None
+        self._vad: Any = None
 
     def __repr__(self) -> str:
         return f"Transcriber(base={self.info.base!r}, adapter={self.info.adapter!r}, device={self.info.device!r})"
 
+    # ------------------------------------------------------------------ options
     def _options(self, options: TranscribeOptions | None, overrides: dict[str, Any]) -> TranscribeOptions:
         options = options or TranscribeOptions()
         unknown = set(overrides) - set(options.to_dict())
@@ -34,12 +47,37 @@ class Transcriber:
             raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}; see ovoz.TranscribeOptions.")
         return options.replace(**overrides) if overrides else options
 
+    def _use_static(self) -> bool:
+        if self.engine == "auto":
+            return self.model.device.type == "cuda"
+        return self.engine == "static"
+
+    def static_engine(self, slots: int, max_new_tokens: int) -> Any:
+        """The static engine for this batch size, built once (its CUDA graph is captured on first use)."""
+        from .static_engine import StaticEngine
+
+        engine = self._static
+        if engine is None or engine.slots != slots or engine.max_new_tokens < max_new_tokens:
+            audio_tokens = getattr(self.processor, "audio_seq_length", 750)
+            engine = StaticEngine(self.model, self.processor, slots=slots, max_new_tokens=max_new_tokens,
+                                  max_audio_tokens=audio_tokens)
+            self._static = engine
+        return engine
+
+    # ------------------------------------------------------------------ decoding
     def generate_clips(
         self, clips: list[np.ndarray], options: TranscribeOptions, *, max_new_tokens: list[int] | None = None,
         on_text: Callable[[str], None] | None = None, stats: GenerationStats | None = None,
-    ) -> list:
-        """Transcribe clips of at most 30 s each, ``options.batch_size`` at a time (longest first)."""
+    ) -> list[Generation]:
+        """Greedy-decode clips of at most 30 s each, ``options.batch_size`` at a time."""
         caps = max_new_tokens or [options.max_new_tokens] * len(clips)
+        if not clips:
+            return []
+        if self._use_static() and on_text is None:
+            engine = self.static_engine(min(options.batch_size, len(clips)) if len(clips) < options.batch_size
+                                        else options.batch_size, options.max_new_tokens)
+            return engine.run(clips, max_new_tokens=caps, system=options.system_prompt, user=options.user_prompt,
+                              stats=stats)
         order = sorted(range(len(clips)), key=lambda i: -len(clips[i]))  # similar lengths share a batch
         results: list = [None] * len(clips)
         for start in range(0, len(order), options.batch_size):
@@ -52,6 +90,55 @@ class Transcriber:
                 results[index] = output
         return results
 
+    def _vad_factory(self) -> Any:
+        if self._vad is None:
+            from .vad import SileroVAD
+
+            self._vad = SileroVAD()
+        return self._vad
+
+    # ------------------------------------------------------------------ public API
+    def transcribe_segments(
+        self,
+        audio: AudioSource,
+        *,
+        sample_rate: int | None = None,
+        options: TranscribeOptions | None = None,
+        on_progress: Callable[[float], None] | None = None,
+        **overrides: Any,
+    ) -> Iterator[Segment]:
+        """Yield timed segments of ``audio`` (any length) in order, as soon as they are decoded."""
+        options = self._options(options, overrides)
+        samples = self._decode(audio, sample_rate).samples
+        yield from self._segments(samples, options, on_progress=on_progress, on_text=None,
+                                  timings=pipeline.PipelineTimings(), stats=GenerationStats())
+
+    def _decode(self, audio: AudioSource, sample_rate: int | None) -> Any:
+        source = (audio, sample_rate) if sample_rate is not None and isinstance(audio, np.ndarray) else audio
+        return decode_audio(source)
+
+    def _segments(self, samples: np.ndarray, options: TranscribeOptions, *, on_progress, on_text, timings, stats):
+        started = time.perf_counter()
+        chunks = pipeline.plan(samples, options, self._vad_factory)
+        timings.vad_s += time.perf_counter() - started
+        if on_text is not None and len(chunks) > 1:
+            # Stream chunk by chunk: each chunk's text as it is generated, a space between chunks.
+            def decode(clips, caps):
+                outputs = []
+                for clip, cap in zip(clips, caps):
+                    if outputs:
+                        on_text(" ")
+                    outputs += self.generate_clips([clip], options, max_new_tokens=[cap], on_text=on_text,
+                                                   stats=stats)
+                return outputs
+            group = 1
+        else:
+            def decode(clips, caps):
+                return self.generate_clips(clips, options, max_new_tokens=caps, on_text=on_text, stats=stats)
+            group = max(len(chunks), 1) if on_progress is None else options.batch_size * 4
+        return pipeline.segments(samples, chunks, decode, options, group_size=group, on_progress=on_progress,
+                                 postprocess=lambda text: _postprocess(text, options), timings=timings)
+
     def transcribe(
         self,
         audio: AudioSource,
@@ -62,39 +149,35 @@ class Transcriber:
         on_progress: Callable[[float], None] | None = None,
         **overrides: Any,
     ) -> Transcript:
-        """Transcribe one input (path, bytes, or float array; ``sample_rate`` for arrays not at 16 kHz).
+        """Transcribe one input of any length (path, bytes, or float array; ``sample_rate`` for arrays not at 16 kHz).
 
-        ``on_text`` receives the text as it is generated; ``on_progress`` the seconds of audio finished. Keyword overrides set fields of
-        :class:`ovoz.TranscribeOptions` (e.g. ``max_new_tokens=128``).
+        Audio over 30 s is split at pauses (Silero VAD) into chunks of at most 30 s that are decoded in batches.
+        ``on_text`` receives the text as it is generated; ``on_progress`` the seconds of audio finished.
+        Keyword overrides set fields of :class:`ovoz.TranscribeOptions` (e.g. ``max_new_tokens=128``).
         """
         options = self._options(options, overrides)
         started = time.perf_counter()
-        source = (audio, sample_rate) if sample_rate is not None and isinstance(audio, np.ndarray) else audio
-        decoded = decode_audio(source)
+        decoded = self._decode(audio, sample_rate)
         decoded_at = time.perf_counter()
-        samples = decoded.samples
-        if len(samples) > MAX_CLIP_SAMPLES:
-            raise AudioTooLongError(
-                _name(audio),
-                f"{decoded.duration_s:.1f} s is longer than the 30 s one prompt can hold; "
-                "ovoz refuses rather than truncating silently. Split the audio into pieces of at most 30 s.",
-            )
+        timings = pipeline.PipelineTimings()
         stats = GenerationStats()
-        (output,) = self.generate_clips([samples], options, on_text=on_text, stats=stats)
-        duration_s = len(samples) / SAMPLE_RATE
-        if on_progress is not None:
-            on_progress(duration_s)
-        text = _postprocess(output.text, options)
-        segment = Segment(0, 0.0, round(duration_s, 3), text, output.avg_logprob, len(output.token_ids),
-                          not output.stopped)
+        segments = tuple(self._segments(decoded.samples, options, on_progress=on_progress, on_text=on_text,
+                                        timings=timings, stats=stats))
+        text = " ".join(s.text for s in segments if s.text)
         finished = time.perf_counter()
-        timings = {
-            "decode_audio_s": round(decoded_at - started, 4),
-            "features_s": round(stats.features_s, 4),
-            "generate_s": round(stats.generate_s, 4),
-            "total_s": round(finished - started, 4),
+        report = {
+            "decode_audio_s": decoded_at - started,
+            "vad_s": timings.vad_s,
+            "features_s": stats.features_s,
+            "generate_s": stats.generate_s,
+            "total_s": finished - started,
         }
-        return Transcript(text, (segment,), round(duration_s, 3), _name(audio), options, timings, self.info.to_dict())
+        if stats.n_decode_steps:
+            report["prefill_s"] = stats.prefill_s
+        return Transcript(
+            text, segments, round(len(decoded.samples) / SAMPLE_RATE, 3), _name(audio), options,
+            {key: round(value, 4) for key, value in report.items()}, self.info.to_dict(),
+        )
 
 
 def _postprocess(text: str, options: TranscribeOptions) -> str:
@@ -106,6 +189,8 @@ def _postprocess(text: str, options: TranscribeOptions) -> str:
 
 
 def _name(audio: Any) -> str | None:
-    if isinstance(audio, (str, bytes)) or hasattr(audio, "__fspath__"):
-        return str(audio) if not isinstance(audio, bytes) else f"<{len(audio)} bytes>"
+    if isinstance(audio, bytes):
+        return f"<{len(audio)} bytes>"
+    if isinstance(audio, str) or hasattr(audio, "__fspath__"):
+        return str(audio)
     return None

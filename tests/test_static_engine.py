@@ -1,0 +1,85 @@
+"""The static-cache engine returns exactly plain greedy ``generate``'s tokens, whatever the batch composition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ovoz
+from ovoz.engine import GenerationStats, generate
+from ovoz.static_engine import StaticEngine
+
+SYSTEM, USER = ovoz.types.SYSTEM_PROMPT, ovoz.types.USER_PROMPT
+
+
+@pytest.fixture(scope="module")
+def real_clips(clips):
+    return [ovoz.load_audio(c["path"]) for c in clips]
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model, real_clips):
+    """Plain greedy generate, one clip at a time (no padding): the ground truth."""
+    return [
+        generate(tiny_model.model, tiny_model.processor, [clip], max_new_tokens=20, system=SYSTEM, user=USER)[0]
+        for clip in real_clips
+    ]
+
+
+@pytest.mark.parametrize("slots", [1, 3, 8])
+def test_tokens_match_generate_for_every_batch_composition(tiny_model, real_clips, reference, slots):
+    """Mixed lengths (4-18 s), more clips than slots (refill), and per-clip caps that end rows early."""
+    caps = [20, 5, 20, 13, 1, 20, 2]
+    engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=slots, max_new_tokens=20)
+    stats = GenerationStats()
+    outputs = engine.run(real_clips, max_new_tokens=caps, system=SYSTEM, user=USER, stats=stats)
+    for ref, out, cap in zip(reference, outputs, caps):
+        assert out.token_ids == ref.token_ids[:cap]
+        if cap == 20:
+            assert out.stopped == ref.stopped
+            assert out.avg_logprob == pytest.approx(ref.avg_logprob, abs=1e-4)
+    assert stats.n_clips == len(real_clips)
+    assert stats.n_new_tokens == sum(len(o.token_ids) for o in outputs)
+
+
+def test_rows_that_stop_early_free_their_slot(tiny_model, real_clips, reference):
+    """Duplicated short clips finish at different steps; the queue drains through 2 slots."""
+    clips = [real_clips[i] for i in (4, 0, 4, 6, 1)]
+    caps = [3, 20, 20, 7, 20]
+    engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=2, max_new_tokens=20)
+    outputs = engine.run(clips, max_new_tokens=caps, system=SYSTEM, user=USER)
+    for index, out, cap in zip((4, 0, 4, 6, 1), outputs, caps):
+        assert out.token_ids == reference[index].token_ids[:cap]
+
+
+def test_padding_in_a_shared_prefill_does_not_change_results(tiny_model, real_clips, reference):
+    """A 4 s and an 18 s clip prefilled together (heavy left padding) give their solo results."""
+    engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=2, max_new_tokens=20)
+    outputs = engine.run([real_clips[2], real_clips[5]], max_new_tokens=20, system=SYSTEM, user=USER)
+    assert outputs[0].token_ids == reference[2].token_ids
+    assert outputs[1].token_ids == reference[5].token_ids
+
+
+def test_transcriber_uses_the_engine_on_request(tiny_model_dir, real_clips, reference):
+    model = ovoz.load(tiny_model_dir, None, device="cpu", dtype="float32", engine="static")
+    outputs = model.generate_clips(real_clips[:3], ovoz.TranscribeOptions(max_new_tokens=20, batch_size=2))
+    assert [o.token_ids for o in outputs] == [r.token_ids for r in reference[:3]]
+    assert model._static is not None
+
+
+def test_engine_refuses_caps_beyond_its_cache(tiny_model, real_clips):
+    engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=1, max_new_tokens=4)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        engine.run(real_clips[:1], max_new_tokens=5, system=SYSTEM, user=USER)
+
+
+def test_silence_and_noise_clips(tiny_model):
+    rng = np.random.default_rng(0)
+    clips = [np.zeros(16000, np.float32), (rng.standard_normal(48000) * 0.1).astype(np.float32)]
+    expected = [
+        generate(tiny_model.model, tiny_model.processor, [c], max_new_tokens=8, system=SYSTEM, user=USER)[0]
+        for c in clips
+    ]
+    engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=2, max_new_tokens=8)
+    outputs = engine.run(clips, max_new_tokens=8, system=SYSTEM, user=USER)
+    assert [o.token_ids for o in outputs] == [e.token_ids for e in expected]
