@@ -114,10 +114,22 @@ def _finish(samples: np.ndarray, rate: int, channels: int, target_rate: int, sou
     if not np.isfinite(samples).all():
         raise AudioDecodeError(source, "contains NaN or infinite samples.")
     if rate != target_rate:
-        import soxr
-
-        samples = soxr.resample(samples, rate, target_rate, quality="HQ")
+        samples = _resample(samples, rate, target_rate)
     return DecodedAudio(np.ascontiguousarray(samples, dtype=np.float32), target_rate, rate, channels)
+
+
+def _resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """High-quality resampling with soxr (scipy's polyphase filter where soxr is not installed)."""
+    try:
+        import soxr
+    except ImportError:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        divisor = gcd(rate, target_rate)
+        return resample_poly(samples, target_rate // divisor, rate // divisor).astype(np.float32)
+    return soxr.resample(samples, rate, target_rate, quality="HQ")
 
 
 def _decode_file(file: Any, name: Any) -> tuple[np.ndarray, int, int]:

@@ -142,6 +142,7 @@ class StaticEngine:
             device=self.device,
         )
         self._graph: Any = None
+        self.features_s = 0.0  # processor time (log-mel features + tokenization), accumulated
 
     # ------------------------------------------------------------------ masks
     def _mask(self, query_positions: Any, key_positions: Any, key_valid: Any, sliding: bool) -> Any:
@@ -178,7 +179,9 @@ class StaticEngine:
         """Run the prompts of ``requests`` into ``slot_ids``; return (first tokens, their logprobs, lengths)."""
         import torch
 
+        started = time.perf_counter()
         inputs = prepare_inputs(self.processor, [r.clip for r in requests], system, user)
+        self.features_s += time.perf_counter() - started
         ids = inputs["input_ids"].to(self.device)
         attention = inputs["attention_mask"].to(self.device).bool()
         lengths = attention.sum(1)
@@ -280,6 +283,7 @@ class StaticEngine:
         self.positions.fill_(self.garbage)
         self.tokens.fill_(self.config.pad_token_id or 0)
         started = time.perf_counter()
+        features_before = self.features_s
         prefill_s = 0.0
         n_steps = 0
         stop_set = set(self.stops)
@@ -347,10 +351,11 @@ class StaticEngine:
             torch.cuda.synchronize(self.device)
         if stats is not None:
             total = time.perf_counter() - started
-            stats.features_s += 0.0
-            stats.generate_s += total
+            features = self.features_s - features_before
+            stats.features_s += features
+            stats.generate_s += total - features
             stats.n_clips += len(clips)
             stats.n_new_tokens += sum(len(r.token_ids) for r in results if r is not None)
-            stats.prefill_s += prefill_s
+            stats.prefill_s += prefill_s - features
             stats.n_decode_steps += n_steps
         return [r for r in results]  # type: ignore[misc]

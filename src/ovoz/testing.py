@@ -194,6 +194,8 @@ def save_adapter(
     rank: int = 8,
     alpha: int = 16,
     seed: int = 1,
+    device: str = "cpu",
+    dtype: Any = None,
 ) -> Path:
     """Write a LoRA adapter with random non-zero weights for the model in ``model_folder``.
 
@@ -207,7 +209,9 @@ def save_adapter(
     from .adapter import target_regex
 
     torch.manual_seed(seed)
-    model = Gemma4ForConditionalGeneration.from_pretrained(model_folder, dtype=torch.float32)
+    model = Gemma4ForConditionalGeneration.from_pretrained(
+        model_folder, dtype=dtype or torch.float32, device_map=device if device != "cpu" else None
+    )
     config = LoraConfig(
         r=rank, lora_alpha=alpha, lora_dropout=0.0, bias="none", target_modules=target_regex(parts),
         init_lora_weights=False,

@@ -1,0 +1,98 @@
+"""Shared helpers for the GPU benchmarks: real clips, the full-size random-weight E4B, timing and memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPS = Path(os.environ.get("OVOZ_SHARED_CLIPS", ROOT / "shared" / "data" / "uz_clips"))
+if not CLIPS.exists():
+    CLIPS = ROOT.parent / "shared" / "data" / "uz_clips"
+
+
+def real_clips() -> list[np.ndarray]:
+    """The real Uzbek recordings at 16 kHz (from ../shared/data/uz_clips or $OVOZ_SHARED_CLIPS)."""
+    import ovoz
+
+    rows = [json.loads(line) for line in (CLIPS / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    return [ovoz.load_audio(CLIPS / row["path"]) for row in rows]
+
+
+def clip_of(seconds: float, clips: list[np.ndarray]) -> np.ndarray:
+    """``seconds`` of real speech: the clips joined (with 0.3 s pauses), cut to length."""
+    pause = np.zeros(4800, np.float32)
+    joined = np.concatenate([piece for clip in clips for piece in (clip, pause)])
+    while len(joined) < seconds * 16000:
+        joined = np.concatenate([joined, joined])
+    return joined[: int(seconds * 16000)].copy()
+
+
+SMOKE = os.environ.get("OVOZ_BENCH_SMOKE") == "1"
+"""OVOZ_BENCH_SMOKE=1: run a benchmark's code path with the tiny preset on the CPU (a check, not a measurement)."""
+DEVICE = "cpu" if SMOKE else "cuda"
+PRESET = "tiny" if SMOKE else "e4b"
+
+
+def build_e4b():
+    """Full-size E4B (text + audio towers, no vision) with random bf16 weights, built on the GPU."""
+    import torch
+
+    from ovoz.testing import build_random_model, build_tokenizer, model_config
+
+    tokenizer = build_tokenizer()
+    config = model_config(tokenizer, PRESET)
+    model = build_random_model(config, seed=0, dtype=torch.bfloat16, device=DEVICE)
+    return model, tokenizer
+
+
+def sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def peak_gib() -> float:
+    import torch
+
+    return gib(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else 0.0
+
+
+def reset_peak() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def gib(n_bytes: float) -> float:
+    return round(n_bytes / 2**30, 2)
+
+
+def machine() -> str:
+    try:
+        import torch
+
+        gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+        versions = f"torch {torch.__version__}"
+        import transformers
+
+        versions += f", transformers {transformers.__version__}"
+    except ImportError:
+        gpu, versions = "?", "?"
+    return f"{gpu}; {platform.python_version()}; {versions}; {time.strftime('%Y-%m-%d')}"
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    head = " | ".join(c.ljust(widths[c]) for c in columns)
+    lines = [f"| {head} |", "|" + "|".join("-" * (widths[c] + 2) for c in columns) + "|"]
+    lines += ["| " + " | ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""Issue 5: plain ``generate`` against ovoz's static engine on the full-size E4B (random bf16 weights).
+
+    python benchmarks/engine.py [--batches 1 8 32 64 128] [--seconds 10] [--tokens 48] [--check]
+
+Clips are real speech (the shared Uzbek recordings joined and cut to length); every row decodes exactly
+``--tokens`` new tokens (stop tokens ignored), so the work is fixed. Prints one table:
+batch, RTFx (audio seconds per wall second), latency per batch, ms per decode step, peak memory.
+``--check`` first compares the engine's greedy tokens with ``generate``'s on a batch of real clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DEVICE, build_e4b, clip_of, machine, peak_gib, real_clips, reset_peak, sync, table  # noqa: E402
+
+
+def plain_generate(model, processor, clips, tokens):
+    import torch
+
+    from ovoz.engine import prepare_inputs
+    from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
+
+    inputs = prepare_inputs(processor, clips, SYSTEM_PROMPT, USER_PROMPT)
+    inputs = {k: v.to(DEVICE, dtype=torch.bfloat16) if k == "input_features" else v.to(DEVICE)
+              for k, v in inputs.items()}
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False,
+                             pad_token_id=processor.tokenizer.pad_token_id)
+    sync()
+    return out[:, inputs["input_ids"].shape[1]:]
+
+
+def timed(fn):
+    sync()
+    t0 = time.perf_counter()
+    result = fn()
+    sync()
+    return time.perf_counter() - t0, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32, 64, 128])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--skip-generate", action="store_true")
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    from ovoz.processor import build_processor
+    from ovoz.static_engine import StaticEngine
+    from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
+    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
+
+    model, tokenizer = build_e4b()
+    processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)
+    clips = real_clips()
+    clip = clip_of(args.seconds, clips)
+    rows = []
+
+    if args.check:
+        batch = [clip_of(s, clips[i:] + clips[:i]) for i, s in enumerate((10, 6, 8, 4))]
+        reference = plain_generate(model, processor, batch, 16).tolist()
+        engine = StaticEngine(model, processor, slots=4, max_new_tokens=16)
+        engine.stops = []
+        outputs = engine.run(batch, max_new_tokens=16, system=SYSTEM_PROMPT, user=USER_PROMPT)
+        for ref, out in zip(reference, outputs):
+            agree = sum(a == b for a, b in zip(ref, out.token_ids))
+            first = next((i for i, (a, b) in enumerate(zip(ref, out.token_ids)) if a != b), None)
+            print(f"check: {agree}/16 tokens agree with generate (first difference at {first})", flush=True)
+        del engine
+        reset_peak()
+
+    for batch in args.batches:
+        clips_b = [clip] * batch
+        if not args.skip_generate:
+            try:
+                reset_peak()
+                plain_generate(model, processor, clips_b[:1], 2)  # warm-up
+                t1, _ = timed(lambda: plain_generate(model, processor, clips_b, 1))
+                tn, out = timed(lambda: plain_generate(model, processor, clips_b, args.tokens))
+                assert out.shape[1] == args.tokens
+                rows.append({"path": "generate", "batch": batch, "RTFx": round(batch * args.seconds / tn, 1),
+                             "latency s": round(tn, 3), "prefill ms": round(t1 * 1000),
+                             "decode ms/step": round((tn - t1) * 1000 / (args.tokens - 1), 1),
+                             "peak GiB": peak_gib()})
+                print(rows[-1], flush=True)
+            except torch.OutOfMemoryError:
+                rows.append({"path": "generate", "batch": batch, "RTFx": "OOM"})
+            reset_peak()
+        try:
+            from ovoz.engine import GenerationStats
+
+            reset_peak()
+            engine = StaticEngine(model, processor, slots=batch, max_new_tokens=args.tokens)
+            engine.stops = []  # fixed work: every row decodes exactly --tokens tokens
+            t0 = time.perf_counter()
+            engine.run(clips_b, max_new_tokens=args.tokens, system=SYSTEM_PROMPT, user=USER_PROMPT)  # + capture
+            first_s = time.perf_counter() - t0
+            best = None
+            for _ in range(3):
+                stats = GenerationStats()
+                tn, outs = timed(lambda: engine.run(clips_b, max_new_tokens=args.tokens, system=SYSTEM_PROMPT,
+                                                    user=USER_PROMPT, stats=stats))
+                if best is None or tn < best[0]:
+                    best = (tn, stats)
+            tn, stats = best
+            assert all(len(o.token_ids) == args.tokens for o in outs)
+            decode_s = stats.generate_s - stats.prefill_s
+            rows.append({"path": "static engine", "batch": batch, "RTFx": round(batch * args.seconds / tn, 1),
+                         "latency s": round(tn, 3), "prefill ms": round(stats.prefill_s * 1000),
+                         "features ms": round(stats.features_s * 1000),
+                         "decode ms/step": round(decode_s * 1000 / max(stats.n_decode_steps, 1), 2),
+                         "first call s": round(first_s, 2), "peak GiB": peak_gib()})
+            print(rows[-1], flush=True)
+            del engine
+        except torch.OutOfMemoryError:
+            rows.append({"path": "static engine", "batch": batch, "RTFx": "OOM"})
+        reset_peak()
+
+    print(f"\nmachine: {machine()}; {args.seconds:g} s clips of real speech, {args.tokens} new tokens forced, bf16")
+    print(table(rows, ["path", "batch", "RTFx", "latency s", "prefill ms", "features ms", "decode ms/step",
+                       "first call s", "peak GiB"]))
+
+
+if __name__ == "__main__":
+    main()
