@@ -83,3 +83,14 @@ def test_silence_and_noise_clips(tiny_model):
     engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=2, max_new_tokens=8)
     outputs = engine.run(clips, max_new_tokens=8, system=SYSTEM, user=USER)
     assert [o.token_ids for o in outputs] == [e.token_ids for e in expected]
+
+
+def test_unmerged_adapter_runs_through_the_engine(tiny_model_dir, peft_adapter_dir, real_clips):
+    """A PEFT-wrapped model (how a 4-bit base keeps its adapter) decodes the same in both paths."""
+    options = ovoz.TranscribeOptions(max_new_tokens=12, batch_size=2)
+    plain = ovoz.load(tiny_model_dir, peft_adapter_dir, device="cpu", dtype="float32", merge_adapter=False,
+                      engine="generate")
+    static = ovoz.load(tiny_model_dir, peft_adapter_dir, device="cpu", dtype="float32", merge_adapter=False,
+                       engine="static")
+    expected = [plain.generate_clips([clip], options)[0].token_ids for clip in real_clips[:3]]
+    assert [o.token_ids for o in static.generate_clips(real_clips[:3], options)] == expected

@@ -100,13 +100,20 @@ class StaticEngine:
     ) -> None:
         import torch
 
-        self.model = model
+        # A PEFT-wrapped model (an unmerged adapter, e.g. on a 4-bit base) keeps its LoRA layers inside the
+        # base modules, so calling the base's modules directly still applies the adapter.
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.model = base
         self.processor = processor
-        self.device = model.device
+        self.device = base.device
         self.slots = slots
         self.max_new_tokens = max_new_tokens
-        self.core = model.model  # Gemma4Model
+        self.core = base.model  # Gemma4Model
         self.text = self.core.language_model
+        # transformers renamed the cache argument (past_key_values -> cache) after 5.17.
+        import inspect
+
+        self._cache_kw = "cache" if "cache" in inspect.signature(self.text.forward).parameters else "past_key_values"
         config = self.text.config
         self.config = config
         self.softcap = config.final_logit_softcapping
@@ -136,7 +143,7 @@ class StaticEngine:
         self.next_logprobs = torch.zeros(slots, dtype=torch.float32, device=self.device)
         self.key_positions = torch.arange(self.capacity + 1, device=self.device)
         # A generated placeholder id (audio/image/video) is embedded as padding, as Gemma4Model does.
-        top = model.config
+        top = base.config
         self.placeholder_ids = torch.tensor(
             [i for i in (top.audio_token_id, top.image_token_id, top.video_token_id) if i is not None],
             device=self.device,
@@ -200,8 +207,8 @@ class StaticEngine:
                 input_ids=ids,
                 attention_mask=masks,
                 position_ids=positions,
-                cache=self.cache,
                 use_cache=True,
+                **{self._cache_kw: self.cache},
                 input_features=inputs["input_features"].to(self.device, self.dtype),
                 input_features_mask=inputs["input_features_mask"].to(self.device),
                 mm_token_type_ids=inputs.get("mm_token_type_ids").to(self.device)
@@ -227,8 +234,8 @@ class StaticEngine:
             input_ids=tokens[:, None],
             attention_mask=masks,
             position_ids=self.positions[:, None],
-            cache=self.cache,
             use_cache=True,
+            **{self._cache_kw: self.cache},
             return_dict=True,
         )
         token, logprob = self._logits_to_token(output.last_hidden_state[:, -1])
