@@ -6,7 +6,12 @@ import argparse
 
 
 def register_all(commands: "argparse._SubParsersAction") -> None:
-    from . import dev, transcribe
+    from . import dev, evaluate, transcribe
 
     transcribe.register(commands)
+    evaluate.register(commands)
     dev.register(commands)
+    from . import merge, train
+
+    train.register(commands)
+    merge.register(commands)

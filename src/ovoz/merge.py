@@ -1,0 +1,57 @@
+"""Fold a LoRA adapter into its base and save a plain Gemma 4 model folder (for engines without adapters).
+
+vLLM silently drops audio-tower LoRA weights (GEMMA4.md), so an adapter that touches the audio tower must be
+merged before such an engine serves it. The merged folder holds the weights, config, tokenizer, audio feature
+extractor and generation config: ``ovoz.load(base=folder, adapter=None)`` and ``from_pretrained`` read it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+MERGE_INFO_NAME = "ovoz_merge.json"
+
+
+def merge_adapter(
+    adapter: str | Path,
+    output_dir: str | Path,
+    *,
+    base: str | Path | None = None,
+    dtype: str = "bfloat16",
+    device: str = "cpu",
+    local_files_only: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Load ``base`` + ``adapter``, merge the LoRA weights and write a model folder to ``output_dir``.
+
+    ``base``: hub id or folder (default: ovoz's default bf16 base; a 4-bit base cannot be merged).
+    ``dtype``: weights dtype of the merged model (``bfloat16`` default, ``float32`` for tests).
+    ``device``: where the merge runs (the CPU needs about 16 GB of memory for E4B in bf16).
+    """
+    from .model import DEFAULT_BASE, load
+
+    output_dir = Path(output_dir)
+    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
+        raise ConfigError(f"--output-dir {output_dir}: exists and is not empty; pass --overwrite or another folder.")
+    base = base or DEFAULT_BASE
+    if "bnb-4bit" in str(base) or "4bit" in str(base).lower():
+        logger.warning("%s looks 4-bit quantized: merging needs the full-precision base (e.g. %s)", base, DEFAULT_BASE)
+    transcriber = load(base, adapter, device=device, dtype=dtype, local_files_only=local_files_only,
+                       merge_adapter=True)
+    if transcriber.info.quantization:
+        raise ConfigError(f"--base {base} is quantized; merge into the full-precision base (e.g. {DEFAULT_BASE}).")
+    model = transcriber.model
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    transcriber.processor.save_pretrained(output_dir)
+    info = {"base": str(base), "adapter": str(adapter), "dtype": dtype,
+            "adapter_summary": transcriber.info.adapter_summary}
+    (output_dir / MERGE_INFO_NAME).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    logger.info("merged %s into %s: %s", adapter, base, output_dir)
+    return output_dir

@@ -1,0 +1,210 @@
+"""The model to train: Gemma 4 base (4-bit on CUDA) + a new or continued LoRA adapter, on one of two backends.
+
+* ``transformers``: transformers + PEFT everywhere (CPU included). New adapters target the inner ``.linear`` of
+  Gemma 4's clippable linears through a regex (``ovoz.adapter.target_regex``), so stock PEFT accepts them.
+* ``unsloth``: Unsloth's ``FastModel`` (CUDA only, optional extra). Its saved ``adapter_config.json`` is rewritten
+  to the same regex afterwards, so both backends produce the same adapter layout.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DependencyError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainModel:
+    """What ``load_for_training`` built."""
+
+    model: Any
+    """A ``PeftModel`` with trainable LoRA weights."""
+    processor: Any
+    backend: str
+    device: str
+    bf16: bool
+    quantized: bool
+    base_folder: Path
+    continued_from: str | None = None
+
+
+def resolve_backend(backend: str, device: str) -> str:
+    """``auto`` picks Unsloth when it is installed and the device is CUDA, else transformers."""
+    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    if backend == "auto":
+        return "unsloth" if has_unsloth and device.startswith("cuda") else "transformers"
+    if backend == "unsloth":
+        if not device.startswith("cuda"):
+            raise ConfigError("backend=unsloth needs a CUDA GPU (Unsloth refuses audio models on the CPU); "
+                              "use --backend transformers.")
+        if not has_unsloth:
+            raise DependencyError("backend=unsloth: Unsloth is not installed; pip install 'ovoz[unsloth]' in its "
+                                  "own environment (see docs/training.md), or use --backend transformers.")
+    return backend
+
+
+def lora_config(config: Any) -> Any:
+    from peft import LoraConfig
+
+    from ..adapter import target_regex
+
+    return LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, bias=config.lora_bias,
+        target_modules=target_regex(config.lora_parts),
+    )
+
+
+def load_for_training(config: Any, device: str) -> TrainModel:
+    """Load the base and attach a trainable adapter (new, or continued from ``config.adapter``)."""
+    import torch
+
+    from ..model import DEFAULT_BASE, DEFAULT_BASE_4BIT, resolve_folder
+
+    cuda = device.startswith("cuda")
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
+    quantize = config.load_in_4bit and cuda
+    if config.load_in_4bit and not cuda:
+        logger.warning("load_in_4bit needs CUDA (bitsandbytes): training the base in %s on %s instead",
+                       "bf16" if bf16 else "float32", device)
+    base = config.base
+    if quantize and base == DEFAULT_BASE:
+        base = DEFAULT_BASE_4BIT  # the pre-quantized checkpoint the seed was trained from
+    base_folder = resolve_folder(base, kind="base", local_files_only=config.local_files_only)
+    adapter_folder = (resolve_folder(config.adapter, kind="adapter", local_files_only=config.local_files_only)
+                      if config.adapter else None)
+    backend = resolve_backend(config.backend, device)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    if backend == "unsloth":
+        model = _load_unsloth(config, base_folder, quantize, adapter_folder)
+    else:
+        model = _load_transformers(config, base_folder, quantize, dtype, device)
+        model = _attach_adapter(config, model, adapter_folder)
+    from ..processor import load_processor
+
+    processor = load_processor(base_folder)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info("training %s on %s (%s, %s%s): %.2f M trainable parameters", base, device, backend,
+                "bf16" if bf16 else "float32", ", 4-bit base" if quantize else "", trainable / 1e6)
+    return TrainModel(model, processor, backend, device, bf16, quantize, base_folder,
+                      str(config.adapter) if config.adapter else None)
+
+
+def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, device: str) -> Any:
+    from transformers import Gemma4ForConditionalGeneration
+
+    from ..errors import ModelLoadError
+
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if quantize:
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError as error:
+            raise DependencyError("load_in_4bit needs bitsandbytes: pip install 'ovoz[4bit]', "
+                                  "or pass --no-load-in-4bit.") from error
+        if not (folder / "config.json").read_text(encoding="utf-8").count("quantization_config"):
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
+                bnb_4bit_use_double_quant=True, llm_int8_skip_modules=["audio_tower", "embed_audio", "lm_head"],
+            )
+        kwargs["device_map"] = {"": device}
+    try:
+        model = Gemma4ForConditionalGeneration.from_pretrained(folder, **kwargs)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"--base {folder}: the model could not be loaded ({error}).") from error
+    if model.config.audio_config is None:
+        raise ModelLoadError(f"--base {folder}: this Gemma 4 model has no audio tower; use an E2B/E4B model.")
+    if quantize:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    else:
+        model.to(device)
+    model.config.use_cache = False
+    return model
+
+
+def _attach_adapter(config: Any, model: Any, adapter_folder: Path | None) -> Any:
+    import torch
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from transformers import set_seed
+
+    set_seed(config.seed)  # the LoRA initialisation depends on it
+    if adapter_folder is None:
+        return get_peft_model(model, lora_config(config))
+    from ..adapter import inspect_adapter
+    from ..errors import AdapterError
+
+    info = inspect_adapter(adapter_folder)
+    found = dict(model.named_modules())
+    missing = [m for m in info.modules if m not in found or not isinstance(found[m], torch.nn.Linear)]
+    if not info.modules or missing:
+        raise AdapterError(f"{adapter_folder}: the adapter does not fit the base model "
+                           f"({'no LoRA weights' if not info.modules else 'missing module ' + missing[0]}).")
+    saved = LoraConfig.from_pretrained(str(adapter_folder))
+    saved.target_modules = list(info.modules)  # from the weight keys: works for Unsloth- and PEFT-saved adapters
+    saved.inference_mode = False
+    if (saved.r, saved.lora_alpha) != (config.lora_r, config.lora_alpha):
+        logger.warning("continuing %s: its own r=%s alpha=%s are kept (lora_r/lora_alpha of the config ignored)",
+                       adapter_folder, saved.r, saved.lora_alpha)
+    logger.info("continuing adapter %s: %s", adapter_folder, info.summary())
+    return PeftModel.from_pretrained(model, str(adapter_folder), config=saved, is_trainable=True)
+
+
+def _load_unsloth(config: Any, folder: Path, quantize: bool, adapter_folder: Path | None) -> Any:  # pragma: no cover
+    """Unsloth's FastModel path (the seed notebook's). Untested here: it needs CUDA."""
+    from unsloth import FastModel  # imported first: Unsloth patches transformers on import
+
+    from ..testing import SEED_TARGET_NAMES
+
+    model, _ = FastModel.from_pretrained(
+        model_name=str(folder), max_seq_length=config.max_seq_length, load_in_4bit=quantize,
+        full_finetuning=False, dtype=None,
+    )
+    if adapter_folder is not None:
+        return _attach_adapter(config, model, adapter_folder)
+    names = []
+    from ..testing import AUDIO_TARGETS, EMBEDDER_TARGETS, LANGUAGE_TARGETS
+
+    for part, targets in (("language", LANGUAGE_TARGETS), ("audio", AUDIO_TARGETS), ("embedder", EMBEDDER_TARGETS)):
+        if part in config.lora_parts:
+            names.extend(targets)
+    if "audio_attention" in config.lora_parts:
+        names.extend(["q_proj", "k_proj", "v_proj"])
+    assert set(names) <= set(SEED_TARGET_NAMES) | {"q_proj", "k_proj", "v_proj"}
+    return FastModel.get_peft_model(
+        model,
+        finetune_vision_layers=False, finetune_language_layers="language" in config.lora_parts,
+        finetune_attention_modules=True, finetune_mlp_modules=True,
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, bias=config.lora_bias,
+        random_state=config.seed, use_rslora=False, loftq_config=None,
+        target_modules=sorted(set(names)),
+        use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
+    )
+
+
+def normalize_saved_adapter(folder: Path, config: Any) -> None:
+    """Make a saved adapter loadable by stock PEFT: ``target_modules`` becomes the regex over its weight keys.
+
+    Unsloth saves the plain name list (which stock PEFT refuses on Gemma 4's clippable linears); a continued
+    adapter saves its explicit module list. Both are replaced by the exact module paths' regex.
+    """
+    import json
+    import re
+
+    from ..adapter import inspect_adapter
+
+    config_file = folder / "adapter_config.json"
+    info = inspect_adapter(folder)
+    saved = json.loads(config_file.read_text(encoding="utf-8"))
+    if isinstance(saved.get("target_modules"), str):
+        return  # already a regex (new adapter on the transformers backend)
+    saved["target_modules"] = "|".join(re.escape(module) for module in info.modules)
+    config_file.write_text(json.dumps(saved, indent=2), encoding="utf-8")

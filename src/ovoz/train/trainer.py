@@ -1,0 +1,123 @@
+"""TRL's ``SFTTrainer`` with ovoz's loss (logits at labelled positions only) and WER/CER on the dev set."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from .loss import selective_loss
+
+logger = logging.getLogger(__name__)
+
+
+def make_trainer_class() -> type:
+    """Create (lazily: trl is imported here) the trainer class."""
+    from transformers import TrainerCallback
+    from transformers.trainer_callback import ExportableState
+    from trl import SFTTrainer
+
+    class EpochLimit(TrainerCallback, ExportableState):
+        """Stops after ``passes`` full passes over the stream.
+
+        A streamed corpus has no length: ``max_steps`` is an upper bound computed from the row count, and rows
+        dropped while decoding make a pass end earlier. Without this, the trainer would start a second pass.
+        """
+
+        def __init__(self, passes: int = 1, done: int = 0) -> None:
+            self.passes = passes
+            self.done = done
+
+        def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            self.done += 1
+            if self.done >= self.passes:
+                control.should_training_stop = True
+            return control
+
+        def state(self) -> dict:
+            return {"args": {"passes": self.passes, "done": self.done}, "attributes": {}}
+
+    class OvozSFTTrainer(SFTTrainer):
+        """SFTTrainer whose loss skips unlabelled logits and whose evaluation also decodes the dev set."""
+
+        def __init__(self, *args: Any, ovoz_config: Any = None, eval_clips: Any = None,
+                     selective: bool = True, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.ovoz_config = ovoz_config
+            self.eval_clips = eval_clips  # callable -> iterator of {"id", "audio", "text"}
+            self.selective = selective
+            self.ovoz_eval_history: list[dict[str, float]] = []
+
+        def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            if self.selective:
+                loss, _ = selective_loss(model, inputs, num_items_in_batch=num_items_in_batch)
+            else:  # the model's own loss (e.g. Unsloth's fused cross-entropy)
+                outputs = model(**inputs, num_items_in_batch=num_items_in_batch) if num_items_in_batch is not None \
+                    else model(**inputs)
+                loss = outputs.loss
+            if (self.args.average_tokens_across_devices and self.model_accepts_loss_kwargs
+                    and num_items_in_batch is not None):
+                loss = loss * self.accelerator.num_processes  # the trainer averages gradients over processes
+            return (loss, {"loss": loss}) if return_outputs else loss
+
+        def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None,
+                     metric_key_prefix: str = "eval") -> dict[str, float]:
+            metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix) if (
+                eval_dataset is not None or self.eval_dataset is not None) else {}
+            if self.eval_clips is not None:
+                scores = self.score_dev()
+                named = {f"{metric_key_prefix}_{key}": value for key, value in scores.items()}
+                self.log(named)
+                metrics.update(named)
+                self.ovoz_eval_history.append({"step": self.state.global_step, **named})
+            return metrics
+
+        def score_dev(self) -> dict[str, float]:
+            """Greedy-decode the dev clips (shared out over processes) and score them with ovoz.metrics."""
+            import torch
+
+            from ..engine import generate
+            from ..metrics import score
+
+            config = self.ovoz_config
+            model = self.accelerator.unwrap_model(self.model)
+            was_training = model.training
+            model.eval()
+            rank, world = self.args.process_index, self.args.world_size
+            pairs: list[tuple[str, str]] = []
+            batch: list[dict] = []
+
+            def flush() -> None:
+                outputs = generate(model, self.processing_class, [e["audio"] for e in batch],
+                                   max_new_tokens=config.eval_max_new_tokens, system=config.system_prompt,
+                                   user=config.user_prompt)
+                pairs.extend((e["text"], o.text) for e, o in zip(batch, outputs))
+                batch.clear()
+
+            with torch.no_grad():
+                for index, example in enumerate(self.eval_clips()):
+                    if index % world != rank:
+                        continue
+                    batch.append(example)
+                    if len(batch) == config.eval_batch_size:
+                        flush()
+                if batch:
+                    flush()
+            if was_training:
+                model.train()
+            if world > 1 and torch.distributed.is_initialized():
+                gathered: list[Any] = [None] * world
+                torch.distributed.all_gather_object(gathered, pairs)
+                pairs = [pair for part in gathered for pair in part]
+            if not pairs:
+                logger.warning("the dev set gave no clips to score")
+                return {}
+            report = score(pairs, config.eval_normalizer)
+            wer, cer = report.wer, report.cer
+            logger.info("dev: WER %.2f%%, CER %.2f%% over %d clips (%s)", 100 * wer, 100 * cer,
+                        len(report.utterances), report.normalizer)
+            return {"wer": wer if math.isfinite(wer) else float("nan"),
+                    "cer": cer if math.isfinite(cer) else float("nan"), "n_clips": float(len(report.utterances))}
+
+    return OvozSFTTrainer, EpochLimit
