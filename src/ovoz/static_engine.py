@@ -46,6 +46,7 @@ class _SlotCache:
         self.keys = keys
         self.values = values
         self.mode = "decode"
+        self.width = 0  # decode: attend over positions [0, width)
         self.slot_index: Any = None  # prefill: [b] slots being filled
         self.write_index: Any = None  # prefill: [b, T] positions (garbage column for padding); decode: [S]
 
@@ -62,7 +63,7 @@ class _SlotCache:
         index = self.write_index.view(-1, 1, 1, 1).expand(-1, keys.shape[1], 1, keys.shape[3])
         keys.scatter_(2, index, key_states.to(keys.dtype))
         values.scatter_(2, index, value_states.to(values.dtype))
-        return keys, values
+        return keys[:, :, : self.width], values[:, :, : self.width]
 
     def get_seq_length(self, layer_idx: int = 0) -> int:  # only used when positions are not given
         return 0
@@ -72,6 +73,48 @@ class _SlotCache:
 
     def __torch_function__(self, *args: Any, **kwargs: Any):  # pragma: no cover - never a tensor
         return NotImplemented
+
+
+KV_BUCKET = 128
+"""Decode attends over the cache up to the longest live row, rounded up to this many positions (one graph each)."""
+
+
+def _packed_gqa_attention(original: Callable) -> Callable:
+    """transformers' SDPA attention, except that a single-token query attends on the key/value heads directly
+    (query heads grouped per KV head) instead of copying keys and values once per query head (``repeat_kv``),
+    which at batch 128 moved tens of GB per decode step."""
+
+    def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
+                  scaling: float | None = None, **kwargs: Any):
+        import torch
+
+        batch, heads, q_length, dim = query.shape
+        kv_heads = key.shape[1]
+        if q_length != 1 or heads == kv_heads or kwargs.get("output_attentions"):
+            return original(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        grouped = query.reshape(batch, kv_heads, heads // kv_heads, dim)  # head h reads KV head h // groups
+        output = torch.nn.functional.scaled_dot_product_attention(
+            grouped, key, value, attn_mask=attention_mask, scale=scaling
+        )
+        return output.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
+
+    return attention
+
+
+class _PackedAttention:
+    """Context manager installing :func:`_packed_gqa_attention` as transformers' "sdpa" while the engine runs."""
+
+    def __enter__(self) -> None:
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+        mapping = ALL_ATTENTION_FUNCTIONS._global_mapping
+        self.original = mapping["sdpa"]
+        mapping["sdpa"] = _packed_gqa_attention(self.original)
+
+    def __exit__(self, *exc: object) -> None:
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+        ALL_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = self.original
 
 
 @dataclass
@@ -85,7 +128,8 @@ class StaticEngine:
     """Continuous-batching greedy decoder for one loaded Gemma 4 audio model.
 
     ``slots``: rows decoded together (the batch size). ``max_new_tokens``: cap per clip (sizes the cache).
-    ``use_cuda_graphs``: capture the decode step (CUDA only; default on CUDA).
+    ``use_cuda_graphs``: capture the decode step (CUDA only; default on CUDA). ``refill_fraction``: free slots
+    are refilled together once this share of them is free (or the queue is short).
     """
 
     def __init__(
@@ -97,6 +141,7 @@ class StaticEngine:
         max_new_tokens: int = 256,
         max_audio_tokens: int = 750,
         use_cuda_graphs: bool | None = None,
+        refill_fraction: float = 0.25,
     ) -> None:
         import torch
 
@@ -108,6 +153,8 @@ class StaticEngine:
         self.device = base.device
         self.slots = slots
         self.max_new_tokens = max_new_tokens
+        # A prefill call costs several decode steps whatever its size: refill once this many slots are free.
+        self.refill_at = max(1, int(slots * refill_fraction))
         self.core = base.model  # Gemma4Model
         self.text = self.core.language_model
         # transformers renamed the cache argument (past_key_values -> cache) after 5.17.
@@ -148,7 +195,8 @@ class StaticEngine:
             [i for i in (top.audio_token_id, top.image_token_id, top.video_token_id) if i is not None],
             device=self.device,
         )
-        self._graph: Any = None
+        self._graphs: dict[int, Any] = {}
+        self._pool: Any = None
         self.features_s = 0.0  # processor time (log-mel features + tokenization), accumulated
 
     # ------------------------------------------------------------------ masks
@@ -222,11 +270,14 @@ class StaticEngine:
         return token, logprob, lengths
 
     # ------------------------------------------------------------------ decode
-    def _step(self) -> None:
-        """One decode step over all slots, reading/writing only the fixed buffers (graph-capturable)."""
-        valid = self.key_positions[None, :] <= self.positions[:, None]
-        masks = self._masks(self.positions[:, None], self.key_positions, valid)
+    def _step(self, width: int) -> None:
+        """One decode step over all slots attending to cache positions below ``width``; it reads and writes only
+        the fixed buffers (graph-capturable)."""
+        key_positions = self.key_positions[:width]
+        valid = key_positions[None, :] <= self.positions[:, None]
+        masks = self._masks(self.positions[:, None], key_positions, valid)
         self.cache.write_index = self.positions
+        self.cache.width = width
         import torch
 
         tokens = torch.where(torch.isin(self.tokens, self.placeholder_ids), self.config.pad_token_id or 0, self.tokens)
@@ -242,27 +293,31 @@ class StaticEngine:
         self.next_tokens.copy_(token)
         self.next_logprobs.copy_(logprob)
 
-    def _decode(self) -> None:
+    def _decode(self, longest: int) -> None:
+        """One decode step; ``longest`` is the highest position any live row writes now."""
         import torch
 
+        width = min(self.capacity, -(-(longest + 1) // KV_BUCKET) * KV_BUCKET)
         if not self.use_cuda_graphs:
-            self._step()
+            self._step(width)
             return
-        if self._graph is None:
+        graph = self._graphs.get(width)
+        if graph is None:
             stream = torch.cuda.Stream(self.device)
             stream.wait_stream(torch.cuda.current_stream(self.device))
-            saved = (self.tokens.clone(), self.positions.clone())
+            # Warm-up steps write each live row's current key/value at its current position, exactly what the
+            # replay below writes again, so running them on live state is harmless.
             with torch.cuda.stream(stream):
                 for _ in range(2):  # warm up kernels and allocator outside the graph
-                    self._step()
+                    self._step(width)
             torch.cuda.current_stream(self.device).wait_stream(stream)
-            self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph):
-                self._step()
-            self.tokens.copy_(saved[0])
-            self.positions.copy_(saved[1])
-            logger.debug("captured the decode step for %d slots", self.slots)
-        self._graph.replay()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self._pool):
+                self._step(width)
+            self._pool = graph.pool()
+            self._graphs[width] = graph
+            logger.debug("captured the decode step for %d slots over %d positions", self.slots, width)
+        graph.replay()
 
     # ------------------------------------------------------------------ driver
     def run(
@@ -286,7 +341,8 @@ class StaticEngine:
         owner: list[_Request | None] = [None] * self.slots
         generated: list[list[int]] = [[] for _ in range(self.slots)]
         logprobs: list[list[float]] = [[] for _ in range(self.slots)]
-        # Idle slots decode into the garbage column (never read by a live row).
+        # Each slot's next write position, mirrored on the host; idle slots write into the garbage column.
+        position = [self.garbage] * self.slots
         self.positions.fill_(self.garbage)
         self.tokens.fill_(self.config.pad_token_id or 0)
         started = time.perf_counter()
@@ -306,12 +362,13 @@ class StaticEngine:
                 on_done(request.index, result)
             owner[slot] = None
             generated[slot], logprobs[slot] = [], []
-            self.positions[slot] = self.garbage
+            position[slot] = self.garbage
 
-        with torch.inference_mode():
+        with torch.inference_mode(), _PackedAttention():
             while queue or any(owner):
                 free = [s for s in range(self.slots) if owner[s] is None]
-                if queue and free:
+                busy = self.slots - len(free)
+                if queue and free and (len(free) >= self.refill_at or busy == 0 or len(queue) <= len(free)):
                     t0 = time.perf_counter()
                     take = [queue.popleft() for _ in range(min(len(free), len(queue)))]
                     slots = free[: len(take)]
@@ -331,10 +388,11 @@ class StaticEngine:
                             finish(slot, stopped=False)
                             continue
                         self.tokens[slot] = token
-                        self.positions[slot] = length
+                        position[slot] = length
+                    self.positions.copy_(torch.tensor(position))
                     prefill_s += time.perf_counter() - t0
                     continue  # refill again if prefill finished rows at once
-                self._decode()
+                self._decode(max(p for p, o in zip(position, owner) if o is not None))
                 n_steps += 1
                 next_tokens = self.next_tokens.tolist()  # one small device->host copy per step
                 next_logprobs = self.next_logprobs.tolist()
@@ -352,8 +410,8 @@ class StaticEngine:
                     else:
                         generated[slot].append(token)
                 self.tokens.copy_(self.next_tokens)
-                live = torch.tensor([o is not None for o in owner], device=self.device)
-                self.positions.copy_(torch.where(live, self.positions + 1, self.garbage))
+                position = [p + 1 if o is not None else self.garbage for p, o in zip(position, owner)]
+                self.positions.copy_(torch.tensor(position))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         if stats is not None:
