@@ -94,3 +94,14 @@ def test_unmerged_adapter_runs_through_the_engine(tiny_model_dir, peft_adapter_d
                        engine="static")
     expected = [plain.generate_clips([clip], options)[0].token_ids for clip in real_clips[:3]]
     assert [o.token_ids for o in static.generate_clips(real_clips[:3], options)] == expected
+
+
+def test_30_s_clips_fit_the_cache(tiny_model, clips):
+    """The longest clip one prompt holds (750 audio tokens) plus the byte-level test tokenizer's long prompt."""
+    thirty = np.concatenate([ovoz.load_audio(c["path"]) for c in clips])[: 30 * 16000]
+    expected = generate(tiny_model.model, tiny_model.processor, [thirty], max_new_tokens=6, system=SYSTEM, user=USER)
+    engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=2, max_new_tokens=6)
+    outputs = engine.run([thirty, thirty[: 5 * 16000]], max_new_tokens=6, system=SYSTEM, user=USER)
+    assert outputs[0].token_ids == expected[0].token_ids
+    with pytest.raises(ValueError, match="prompts take more"):
+        engine.run([thirty], max_new_tokens=6, system=SYSTEM * 3, user=USER)

@@ -26,11 +26,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .engine import Generation, GenerationStats, prepare_inputs, stop_token_ids
+from .prompt import render_prompt
+from .types import SYSTEM_PROMPT, USER_PROMPT
 
 logger = logging.getLogger(__name__)
 
-PROMPT_TOKENS_MARGIN = 64
-"""Text tokens of the prompt around the audio placeholders (the trained prompt has about 30)."""
+PROMPT_TOKENS_MARGIN = 32
+"""Room for a longer system/user prompt than the trained one, in tokens."""
 
 
 class _SlotCache:
@@ -117,6 +119,11 @@ class _PackedAttention:
         ALL_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = self.original
 
 
+def _prompt_tokens(tokenizer: Any, system: str, user: str) -> int:
+    """Text tokens of the prompt, the audio placeholder and its two brackets included."""
+    return len(tokenizer(render_prompt(system, user), add_special_tokens=False)["input_ids"]) + 2
+
+
 @dataclass
 class _Request:
     index: int
@@ -168,7 +175,9 @@ class StaticEngine:
         self.dtype = self.text.embed_tokens.weight.dtype
         if self.dtype not in (torch.float32, torch.bfloat16, torch.float16):  # quantized embeddings are not
             self.dtype = torch.bfloat16
-        self.capacity = max_audio_tokens + PROMPT_TOKENS_MARGIN + max_new_tokens + 1
+        self.max_audio_tokens = max_audio_tokens
+        self.prompt_room = _prompt_tokens(processor.tokenizer, SYSTEM_PROMPT, USER_PROMPT) + PROMPT_TOKENS_MARGIN
+        self.capacity = max_audio_tokens + self.prompt_room + max_new_tokens + 1
         self.garbage = self.capacity  # one extra column takes padding writes
         self.use_cuda_graphs = (self.device.type == "cuda") if use_cuda_graphs is None else use_cuda_graphs
         self.stops = stop_token_ids(processor.tokenizer)
@@ -336,6 +345,11 @@ class StaticEngine:
         caps = [max_new_tokens] * len(clips) if isinstance(max_new_tokens, int) else list(max_new_tokens)
         if any(cap > self.max_new_tokens for cap in caps):
             raise ValueError(f"a cap exceeds the engine's max_new_tokens={self.max_new_tokens}")
+        if _prompt_tokens(self.processor.tokenizer, system, user) > self.prompt_room:
+            raise ValueError(
+                f"the system and user prompts take more than the {self.prompt_room} tokens this engine holds; "
+                "shorten them or build the engine for them"
+            )
         queue = deque(_Request(i, clip, cap) for i, (clip, cap) in enumerate(zip(clips, caps)))
         results: list[Generation | None] = [None] * len(clips)
         owner: list[_Request | None] = [None] * self.slots
