@@ -20,8 +20,6 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import os
-import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -240,8 +238,7 @@ class StaticEngine:
         self._graphs: dict[int, Any] = {}
         self._pool: Any = None
         self.features_s = 0.0  # time spent waiting for processor outputs (features + tokens), accumulated
-        self._local = threading.local()
-        self.feature_workers = max(1, min(8, (os.cpu_count() or 2) - 1))
+        self._worker_processor = copy.deepcopy(processor)
 
     # ------------------------------------------------------------------ masks
     def _mask(self, query_positions: Any, key_positions: Any, key_valid: Any, sliding: bool) -> Any:
@@ -386,21 +383,14 @@ class StaticEngine:
                 "shorten them or build the engine for them"
             )
         queue = deque(_Request(i, clip, cap) for i, (clip, cap) in enumerate(zip(clips, caps)))
-        # Log-mel features and tokens are computed on the CPU by worker threads (numpy releases the GIL in its
-        # FFT and array maths), up to two batches ahead of the GPU, each thread with its own processor copy
-        # (tokenizers are not safe to share across threads).
-        worker = ThreadPoolExecutor(max_workers=self.feature_workers, thread_name_prefix="ovoz-features")
+        # Log-mel features and tokens are computed on the CPU by a worker thread, up to two batches ahead of the
+        # GPU, with its own copy of the processor (tokenizers are not safe to share across threads).
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ovoz-features")
         ahead = iter(queue.copy())
-
-        def features(clip: np.ndarray) -> dict:
-            processor = getattr(self._local, "processor", None)
-            if processor is None:
-                processor = self._local.processor = copy.deepcopy(self.processor)
-            return prepare_inputs(processor, [clip], system, user)
 
         def feed(n: int) -> None:
             for request in itertools.islice(ahead, n):
-                request.inputs = worker.submit(features, request.clip)
+                request.inputs = worker.submit(prepare_inputs, self._worker_processor, [request.clip], system, user)
 
         feed(2 * self.slots)
         results: list[Generation | None] = [None] * len(clips)
