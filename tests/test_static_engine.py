@@ -105,19 +105,3 @@ def test_30_s_clips_fit_the_cache(tiny_model, clips):
     assert outputs[0].token_ids == expected[0].token_ids
     with pytest.raises(ValueError, match="prompts take more"):
         engine.run([thirty], max_new_tokens=6, system=SYSTEM * 3, user=USER)
-
-
-def test_collate_batches_exactly_like_the_processor(tiny_model, real_clips):
-    """Per-clip processor outputs computed ahead in a worker, then batched: identical to one processor call."""
-    from ovoz.engine import prepare_inputs
-    from ovoz.static_engine import collate
-
-    processor = tiny_model.processor
-    clips = [real_clips[i] for i in (5, 2, 0)]  # 18 s, 4.4 s, 8.4 s
-    batched = prepare_inputs(processor, clips, SYSTEM, USER)
-    pieces = [prepare_inputs(processor, [clip], SYSTEM, USER) for clip in clips]
-    mine = collate(pieces, processor.tokenizer.pad_token_id)
-    assert set(mine) == set(batched)
-    for key in mine:
-        assert mine[key].shape == batched[key].shape, key
-        assert (mine[key] == batched[key]).all(), key

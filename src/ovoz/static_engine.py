@@ -17,12 +17,9 @@ code without graphs (used by the tests to prove token-for-token agreement with `
 
 from __future__ import annotations
 
-import copy
-import itertools
 import logging
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -132,34 +129,6 @@ class _Request:
     index: int
     clip: np.ndarray
     cap: int
-    inputs: Any = None  # a Future of the clip's processor outputs (computed ahead, in a worker thread)
-
-
-def collate(pieces: list[dict], pad_token_id: int) -> dict:
-    """Batch per-clip processor outputs exactly as the processor batches them: token rows left-padded, audio
-    features right-padded with zeros and a False mask (tested against the processor's own batching)."""
-    import torch
-
-    width = max(p["input_ids"].shape[1] for p in pieces)
-    frames = max(p["input_features"].shape[1] for p in pieces)
-
-    def left(tensor: Any, value: int) -> Any:
-        return torch.nn.functional.pad(tensor, (width - tensor.shape[1], 0), value=value)
-
-    return {
-        "input_ids": torch.cat([left(p["input_ids"], pad_token_id) for p in pieces]),
-        "attention_mask": torch.cat([left(p["attention_mask"], 0) for p in pieces]),
-        "mm_token_type_ids": torch.cat([left(p["mm_token_type_ids"], 0) for p in pieces]),
-        "input_features": torch.cat([
-            torch.nn.functional.pad(p["input_features"], (0, 0, 0, frames - p["input_features"].shape[1]))
-            for p in pieces
-        ]),
-        "input_features_mask": torch.cat([
-            torch.nn.functional.pad(p["input_features_mask"], (0, frames - p["input_features_mask"].shape[1]),
-                                    value=False)
-            for p in pieces
-        ]),
-    }
 
 
 class StaticEngine:
@@ -237,8 +206,7 @@ class StaticEngine:
         )
         self._graphs: dict[int, Any] = {}
         self._pool: Any = None
-        self.features_s = 0.0  # time spent waiting for processor outputs (features + tokens), accumulated
-        self._worker_processor = copy.deepcopy(processor)
+        self.features_s = 0.0  # processor time (log-mel features + tokenization), accumulated
 
     # ------------------------------------------------------------------ masks
     def _mask(self, query_positions: Any, key_positions: Any, key_valid: Any, sliding: bool) -> Any:
@@ -276,8 +244,8 @@ class StaticEngine:
         import torch
 
         started = time.perf_counter()
-        inputs = collate([r.inputs.result() for r in requests], self.processor.tokenizer.pad_token_id)
-        self.features_s += time.perf_counter() - started  # only the wait for features not ready in time
+        inputs = prepare_inputs(self.processor, [r.clip for r in requests], system, user)
+        self.features_s += time.perf_counter() - started
         ids = inputs["input_ids"].to(self.device)
         attention = inputs["attention_mask"].to(self.device).bool()
         lengths = attention.sum(1)
@@ -383,16 +351,6 @@ class StaticEngine:
                 "shorten them or build the engine for them"
             )
         queue = deque(_Request(i, clip, cap) for i, (clip, cap) in enumerate(zip(clips, caps)))
-        # Log-mel features and tokens are computed on the CPU by a worker thread, up to two batches ahead of the
-        # GPU, with its own copy of the processor (tokenizers are not safe to share across threads).
-        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ovoz-features")
-        ahead = iter(queue.copy())
-
-        def feed(n: int) -> None:
-            for request in itertools.islice(ahead, n):
-                request.inputs = worker.submit(prepare_inputs, self._worker_processor, [request.clip], system, user)
-
-        feed(2 * self.slots)
         results: list[Generation | None] = [None] * len(clips)
         owner: list[_Request | None] = [None] * self.slots
         generated: list[list[int]] = [[] for _ in range(self.slots)]
@@ -420,58 +378,54 @@ class StaticEngine:
             generated[slot], logprobs[slot] = [], []
             position[slot] = self.garbage
 
-        try:
-            with torch.inference_mode(), _PackedAttention():
-                while queue or any(owner):
-                    free = [s for s in range(self.slots) if owner[s] is None]
-                    busy = self.slots - len(free)
-                    if queue and free and (len(free) >= self.refill_at or busy == 0 or len(queue) <= len(free)):
-                        t0 = time.perf_counter()
-                        take = [queue.popleft() for _ in range(min(len(free), len(queue)))]
-                        feed(len(take))
-                        slots = free[: len(take)]
-                        first, first_logprob, lengths = self._prefill(take, slots, system, user)
-                        first_list, logprob_list = first.tolist(), first_logprob.tolist()
-                        for slot, request, token, logprob, length in zip(
-                            slots, take, first_list, logprob_list, lengths.tolist()
-                        ):
-                            owner[slot] = request
-                            if token in stop_set or request.cap == 0:
-                                logprobs[slot].append(logprob)
-                                finish(slot, stopped=token in stop_set)
-                                continue
-                            generated[slot].append(token)
+        with torch.inference_mode(), _PackedAttention():
+            while queue or any(owner):
+                free = [s for s in range(self.slots) if owner[s] is None]
+                busy = self.slots - len(free)
+                if queue and free and (len(free) >= self.refill_at or busy == 0 or len(queue) <= len(free)):
+                    t0 = time.perf_counter()
+                    take = [queue.popleft() for _ in range(min(len(free), len(queue)))]
+                    slots = free[: len(take)]
+                    first, first_logprob, lengths = self._prefill(take, slots, system, user)
+                    first_list, logprob_list = first.tolist(), first_logprob.tolist()
+                    for slot, request, token, logprob, length in zip(
+                        slots, take, first_list, logprob_list, lengths.tolist()
+                    ):
+                        owner[slot] = request
+                        if token in stop_set or request.cap == 0:
                             logprobs[slot].append(logprob)
-                            if len(generated[slot]) >= request.cap:
-                                finish(slot, stopped=False)
-                                continue
-                            self.tokens[slot] = token
-                            position[slot] = length
-                        self.positions.copy_(torch.tensor(position))
-                        prefill_s += time.perf_counter() - t0
-                        continue  # refill again if prefill finished rows at once
-                    self._decode(max(p for p, o in zip(position, owner) if o is not None))
-                    n_steps += 1
-                    next_tokens = self.next_tokens.tolist()  # one small device->host copy per step
-                    next_logprobs = self.next_logprobs.tolist()
-                    for slot in range(self.slots):
-                        request = owner[slot]
-                        if request is None:
+                            finish(slot, stopped=token in stop_set)
                             continue
-                        token = next_tokens[slot]
-                        logprobs[slot].append(next_logprobs[slot])
-                        if token in stop_set:
-                            finish(slot, stopped=True)
-                        elif len(generated[slot]) + 1 >= request.cap:
-                            generated[slot].append(token)
+                        generated[slot].append(token)
+                        logprobs[slot].append(logprob)
+                        if len(generated[slot]) >= request.cap:
                             finish(slot, stopped=False)
-                        else:
-                            generated[slot].append(token)
-                    self.tokens.copy_(self.next_tokens)
-                    position = [p + 1 if o is not None else self.garbage for p, o in zip(position, owner)]
+                            continue
+                        self.tokens[slot] = token
+                        position[slot] = length
                     self.positions.copy_(torch.tensor(position))
-        finally:
-            worker.shutdown(wait=True, cancel_futures=True)
+                    prefill_s += time.perf_counter() - t0
+                    continue  # refill again if prefill finished rows at once
+                self._decode(max(p for p, o in zip(position, owner) if o is not None))
+                n_steps += 1
+                next_tokens = self.next_tokens.tolist()  # one small device->host copy per step
+                next_logprobs = self.next_logprobs.tolist()
+                for slot in range(self.slots):
+                    request = owner[slot]
+                    if request is None:
+                        continue
+                    token = next_tokens[slot]
+                    logprobs[slot].append(next_logprobs[slot])
+                    if token in stop_set:
+                        finish(slot, stopped=True)
+                    elif len(generated[slot]) + 1 >= request.cap:
+                        generated[slot].append(token)
+                        finish(slot, stopped=False)
+                    else:
+                        generated[slot].append(token)
+                self.tokens.copy_(self.next_tokens)
+                position = [p + 1 if o is not None else self.garbage for p, o in zip(position, owner)]
+                self.positions.copy_(torch.tensor(position))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         if stats is not None:
