@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
 import tempfile
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from .audio import is_audio_path
 from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -43,16 +49,39 @@ def _umask() -> int:
 
 @dataclass(frozen=True)
 class InputItem:
-    """One input to transcribe and the name its outputs get (relative, without suffix)."""
+    """One input to transcribe and the name its outputs get (relative, without suffix).
+
+    ``error`` is set for an input known to be unusable before any decoding (a manifest row whose audio
+    file is missing, say): the run records it as a failure instead of transcribing it.
+    """
 
     source: Path
     stem: Path
+    error: str | None = None
+
+
+MANIFEST_SUFFIXES = (".jsonl",)
+"""Inputs with these suffixes are JSONL manifests: one utterance (``id``, ``audio``) per line."""
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^\w.\-]+")
+
+
+def safe_stem(name: str) -> str:
+    """``name`` as one portable file name: runs of characters other than letters, digits, ``_ . -`` become
+    ``_`` (path separators included), leading dots are dropped, and the result is at most 200 characters."""
+    cleaned = _UNSAFE_NAME_CHARS.sub("_", unicodedata.normalize("NFC", name)).lstrip(".")
+    cleaned = cleaned[:200].strip() or "_"
+    return cleaned
 
 
 def expand_inputs(inputs: list[str]) -> list[InputItem]:
-    """Files as given, folders searched recursively for audio/video files (sorted).
+    """Files as given, folders searched recursively for audio/video files (sorted), JSONL manifests row by row.
 
-    Output stems keep the path below each folder, so ``a/x.wav`` and ``b/x.wav`` do not collide.
+    Output stems keep the path below each folder, so ``a/x.wav`` and ``b/x.wav`` do not collide; a manifest
+    row's stem is its utterance id made filesystem-safe (see :func:`safe_stem`). Manifest rows that cannot be
+    used (missing audio file, bad JSON) come back as items with ``error`` set, so that the run reports them.
+    The same input listed twice is kept once; two inputs that would write the same output name raise
+    :class:`ConfigError`.
     """
     items: list[InputItem] = []
     for raw in inputs:
@@ -62,14 +91,40 @@ def expand_inputs(inputs: list[str]) -> list[InputItem]:
             if not found:
                 raise ConfigError(f"{path}: the folder holds no audio or video files.")
             items.extend(InputItem(p, p.relative_to(path).with_suffix("")) for p in found)
+        elif path.suffix.lower() in MANIFEST_SUFFIXES:
+            items.extend(_manifest_items(path))
         else:
             items.append(InputItem(path, Path(path.stem)))
-    seen: dict[Path, Path] = {}
+    unique: list[InputItem] = []
+    seen: dict[Path, InputItem] = {}
     for item in items:
-        if item.stem in seen and seen[item.stem] != item.source:
+        first = seen.get(item.stem)
+        if item.error is not None:
+            unique.append(item)
+        elif first is None:
+            seen[item.stem] = item
+            unique.append(item)
+        elif first.source != item.source:
             raise ConfigError(
-                f"{item.source} and {seen[item.stem]} would write the same output name {item.stem}; "
-                "rename one or transcribe them in separate runs."
+                f"{item.source} and {first.source} would write the same output name {item.stem}; "
+                "rename one (or give manifest rows distinct ids) or transcribe them in separate runs."
             )
-        seen[item.stem] = item.source
+    return unique
+
+
+def _manifest_items(path: Path) -> list[InputItem]:
+    """One item per row of the JSONL manifest ``path``; unusable rows become items with ``error`` set."""
+    from .data import ReadReport, read_jsonl_manifest
+
+    if not path.is_file():
+        return [InputItem(path, Path(safe_stem(path.stem)), f"{path}: no such manifest file. Check the path.")]
+    report = ReadReport()
+    rows = list(read_jsonl_manifest(path, require_text=False, on_error="skip", report=report))
+    items = [InputItem(Path(row.audio), Path(safe_stem(row.id))) for row in rows]
+    for bad in report.skipped:  # named by the manifest; they write nothing, so their stems never collide
+        name = bad.id if bad.id is not None else f"row{bad.row}"
+        items.append(InputItem(path, Path(safe_stem(name)), f"row {bad.row} (id={bad.id}): {bad.reason}"))
+    if not items:
+        raise ConfigError(f"{path}: the manifest holds no rows; write one JSON object per line with an audio path.")
+    logger.info("%s: %d rows, %d unusable", path, report.n_rows, report.n_skipped)
     return items

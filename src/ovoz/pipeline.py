@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -28,9 +28,18 @@ class PipelineTimings:
     generate_s: float = 0.0
 
 
+SILENCE_PEAK = 10 ** (-80 / 20)
+"""Audio whose loudest sample stays below -80 dBFS is digital silence: nothing is sent to the model."""
+
+
 def plan(samples: np.ndarray, options: TranscribeOptions, vad_factory: Callable[[], object] | None) -> list[Chunk]:
-    """Chunks for ``samples``: one chunk when it fits a prompt, else VAD (or fixed 30 s windows)."""
+    """Chunks for ``samples``: none for digital silence, one chunk when it fits a prompt, else VAD chunks
+    (or fixed 30 s windows when ``options.vad`` is off or no VAD is given)."""
     n = len(samples)
+    if n == 0 or max(float(samples.max()), -float(samples.min())) < SILENCE_PEAK:  # no |x| copy of an hour
+        # A model asked to transcribe silence invents text; an empty transcript is the right answer.
+        logger.info("the audio is digital silence (peak below -80 dBFS); nothing to transcribe")
+        return []
     if n <= MAX_CLIP_SAMPLES:
         return [Chunk(0, n)]
     if options.vad and vad_factory is not None:

@@ -6,9 +6,10 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 from .errors import ConfigError, OvozError
 from .io import InputItem, atomic_write
@@ -47,15 +48,26 @@ class RunSummary:
     def describe(self) -> str:
         speed = f", {self.audio_s / self.wall_s:.1f}x real time" if self.wall_s > 0 and self.audio_s else ""
         lines = [
-            f"{len(self.done)} transcribed, {len(self.skipped)} skipped (outputs exist), "
-            f"{len(self.failed)} failed; {self.audio_s:.1f} s of audio in {self.wall_s:.1f} s{speed}"
+            (f"{len(self.done)} transcribed, {len(self.skipped)} skipped (outputs exist), "
+             f"{len(self.failed)} failed; {self.audio_s:.1f} s of audio in {self.wall_s:.1f} s{speed}")
         ]
-        lines += [f"  failed: {source}: {reason}" for source, reason in self.failed]
+        lines += [f"  failed: {reason if reason.startswith(source) else f'{source}: {reason}'}"
+                  for source, reason in self.failed]
         return "\n".join(lines)
 
 
 def output_paths(item: InputItem, output_dir: Path, formats: tuple[str, ...]) -> dict[str, Path]:
-    return {fmt: output_dir / item.stem.with_suffix(f".{fmt}") for fmt in formats}
+    """Where ``item``'s outputs go: ``output_dir/<stem>.<fmt>`` (the stem's own dots are kept: ``a.b`` -> ``a.b.txt``)."""
+    return {fmt: output_dir / item.stem.parent / f"{item.stem.name}.{fmt}" for fmt in formats}
+
+
+def pending_items(items: list[InputItem], output_dir: Path | None, formats: tuple[str, ...],
+                  overwrite: bool = False) -> list[InputItem]:
+    """The items still to do: all of them without ``output_dir`` or with ``overwrite``, else those missing an output."""
+    if output_dir is None or overwrite:
+        return list(items)
+    return [item for item in items
+            if item.error is not None or not all(p.exists() for p in output_paths(item, output_dir, formats).values())]
 
 
 def write_outputs(transcript: Transcript, formats: tuple[str, ...], paths: dict[str, Path] | None,
@@ -83,41 +95,58 @@ def run(
     subtitle_options: Any = None,
     progress: bool = True,
 ) -> RunSummary:
-    """Transcribe ``items`` one by one; a failing input is logged, recorded and skipped."""
+    """Transcribe ``items`` one by one and write ``formats`` for each, to ``output_dir`` or stdout.
+
+    Inputs whose outputs all exist are skipped unless ``overwrite``. Each output file is written atomically,
+    so after Ctrl-C or a crash an output is either complete or absent. A failing input (bad audio, a model
+    error, an unwritable output) is logged, recorded in the summary and skipped; ``KeyboardInterrupt``
+    stops the run. ``model`` needs only a ``transcribe`` method and is not touched when nothing is pending.
+    """
     from .audio import probe_duration
     from .progress import AudioProgress
 
     summary = RunSummary()
     started = time.perf_counter()
-    pending: list[InputItem] = []
+    pending = pending_items(items, output_dir, formats, overwrite)
+    pending_ids = {id(item) for item in pending}
     for item in items:
-        paths = output_paths(item, output_dir, formats) if output_dir else None
-        if paths and not overwrite and all(p.exists() for p in paths.values()):
+        if id(item) not in pending_ids:
             logger.info("%s: outputs exist, skipping (use --overwrite to redo)", item.source)
             summary.skipped.append(str(item.source))
-        else:
-            pending.append(item)
-    total = sum(probe_duration(item.source) or 0.0 for item in pending)
+    total = sum(probe_duration(item.source) or 0.0 for item in pending if item.error is None)
+    to_stdout = output_dir is None
     with AudioProgress(total, enabled=progress and on_text is None) as bar:
         for item in pending:
+            if item.error is not None:
+                _fail(summary, item, item.error)
+                continue
+            if to_stdout and len(items) > 1:
+                print(f"==> {item.source} <==", file=sys.stdout, flush=True)
             try:
                 transcript = model.transcribe(item.source, options=options, on_text=on_text,
                                               on_progress=bar.advance)
+                if on_text is not None:
+                    print(file=sys.stdout, flush=True)  # end the streamed line
+                paths = None if to_stdout else output_paths(item, output_dir, formats)
+                # Streamed text already went to stdout: do not print the txt output a second time.
+                write_formats = tuple(f for f in formats if not (to_stdout and on_text is not None and f == "txt"))
+                write_outputs(transcript, write_formats, paths, subtitle_options=subtitle_options)
             except OvozError as error:
-                logger.error("%s", error)
-                summary.failed.append((str(item.source), str(error)))
+                _fail(summary, item, str(error))
                 continue
-            if on_text is not None:
-                print(file=sys.stdout, flush=True)  # end the streamed line
-            paths = output_paths(item, output_dir, formats) if output_dir else None
-            stream_formats = tuple(f for f in formats if not (on_text is not None and f == "txt" and paths is None))
-            if len(items) > 1 and paths is None and stream_formats:
-                print(f"==> {item.source} <==", file=sys.stdout)
-            write_outputs(transcript, stream_formats, paths, subtitle_options=subtitle_options)
+            except Exception as error:  # one bad input must not end a long run; the summary names it
+                logger.debug("%s failed", item.source, exc_info=True)
+                _fail(summary, item, f"{type(error).__name__}: {error}")
+                continue
             summary.done.append(str(item.source))
             summary.audio_s += transcript.duration_s
     summary.wall_s = time.perf_counter() - started
     return summary
+
+
+def _fail(summary: RunSummary, item: InputItem, reason: str) -> None:
+    logger.error("%s", reason if str(item.source) in reason else f"{item.source}: {reason}")
+    summary.failed.append((str(item.source), reason))
 
 
 def summary_json(summary: RunSummary) -> str:

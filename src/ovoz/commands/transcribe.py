@@ -14,9 +14,10 @@ def register(commands: "argparse._SubParsersAction") -> None:
 
     parser = commands.add_parser(
         "transcribe", help="transcribe audio/video files or folders",
-        description="Transcribe Uzbek speech. Inputs: audio or video files, folders (searched recursively).",
+        description="Transcribe Uzbek speech. Inputs: audio or video files, folders (searched recursively for "
+        "audio/video files) and JSONL manifests (one {\"id\", \"audio\"} object per line; outputs named by id).",
     )
-    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio/video file or folder")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio/video file, folder or .jsonl manifest")
     add_model_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("-f", "--output-format", action="append", metavar="FMT",
@@ -56,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     items = expand_inputs(args.inputs)
     if args.stream and args.output_dir is None and formats != ("txt",):
         raise ConfigError("--stream prints text; with formats other than txt also give --output-dir.")
-    model = load_model_from_args(args)
+    # A finished run re-run loads nothing: the model is loaded only when some input is left to do.
+    pending = runner.pending_items(items, args.output_dir, formats, args.overwrite)
+    model = load_model_from_args(args) if any(item.error is None for item in pending) else None
 
     def echo(text: str) -> None:
         sys.stdout.write(text)

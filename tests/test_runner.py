@@ -1,0 +1,177 @@
+"""Multi-input runs: an interrupted folder run resumes, outputs are never half-written, failures are recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import srt
+
+from ovoz import runner, subtitles
+from ovoz.audio import load_audio
+from ovoz.io import InputItem, expand_inputs
+from ovoz.types import OUTPUT_FORMATS, SAMPLE_RATE, TranscribeOptions
+
+FAST = TranscribeOptions(max_new_tokens=4)
+
+
+class CountingModel:
+    """Wraps the tiny model: counts ``transcribe`` calls and raises ``fail_with`` on call number ``fail_on``."""
+
+    def __init__(self, model, fail_on: int | None = None, fail_with: BaseException | None = None) -> None:
+        self.model, self.fail_on, self.fail_with = model, fail_on, fail_with
+        self.calls: list[Path] = []
+
+    def transcribe(self, source, **kwargs):
+        self.calls.append(Path(source))
+        if len(self.calls) == self.fail_on:
+            raise self.fail_with or KeyboardInterrupt()
+        return self.model.transcribe(source, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def folder(clips, tmp_path_factory) -> Path:
+    """Six 1.5 s clips cut from the real recordings, one in a subfolder, plus a file that is not audio."""
+    root = tmp_path_factory.mktemp("inputs")
+    audio = load_audio(clips[0]["path"])
+    names = ["a.wav", "b.flac", "c.wav", "d.wav", "sub/e.wav", "sub/f.wav"]
+    for i, name in enumerate(names):
+        path = root / name
+        path.parent.mkdir(exist_ok=True)
+        start = int(i * 1.2 * SAMPLE_RATE)
+        sf.write(path, audio[start:start + int(1.5 * SAMPLE_RATE)], SAMPLE_RATE)
+    (root / "notes.txt").write_text("not audio")
+    return root
+
+
+def run(model, items, out: Path, **kwargs) -> runner.RunSummary:
+    return runner.run(model, items, formats=OUTPUT_FORMATS, output_dir=out, options=FAST, progress=False, **kwargs)
+
+
+def assert_complete(out: Path, stem: str) -> None:
+    """All five outputs of ``stem`` exist and parse."""
+    document = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
+    assert document["segments"] and document["duration_s"] == pytest.approx(1.5, abs=0.01)
+    assert (out / f"{stem}.txt").read_text(encoding="utf-8").strip().replace("\n", " ") == " ".join(
+        " ".join(s["text"].split()) for s in document["segments"] if s["text"].strip())
+    list(srt.parse((out / f"{stem}.srt").read_text(encoding="utf-8")))
+    assert (out / f"{stem}.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+    assert (out / f"{stem}.tsv").read_text(encoding="utf-8").startswith("start\tend\ttext\n")
+
+
+def leftovers(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if p.name.endswith(".part") or p.name.startswith(".")]
+
+
+def test_interrupted_folder_run_resumes_and_finishes(tiny_model, folder, tmp_path):
+    items = expand_inputs([str(folder)])
+    stems = [str(item.stem) for item in items]
+    assert stems == ["a", "b", "c", "d", "sub/e", "sub/f"]
+    out = tmp_path / "out"
+
+    interrupted = CountingModel(tiny_model, fail_on=4)
+    with pytest.raises(KeyboardInterrupt):
+        run(interrupted, items, out)
+    for stem in stems[:3]:
+        assert_complete(out, stem)
+    assert not any(out.glob("d.*")) and not (out / "sub").exists()
+    assert leftovers(out) == []
+
+    resumed = CountingModel(tiny_model)
+    summary = run(resumed, items, out)
+    assert [p.name for p in resumed.calls] == ["d.wav", "e.wav", "f.wav"]
+    assert summary.skipped == [str(i.source) for i in items[:3]] and len(summary.done) == 3 and not summary.failed
+    for stem in stems:
+        assert_complete(out, stem)
+    assert leftovers(out) == []
+
+    again = CountingModel(tiny_model)
+    assert len(run(again, items, out).skipped) == 6 and again.calls == []
+    redo = CountingModel(tiny_model)
+    summary = run(redo, items, out, overwrite=True)
+    assert len(redo.calls) == 6 and len(summary.done) == 6 and not summary.skipped
+
+
+def test_interrupt_while_writing_leaves_no_partial_file(tiny_model, folder, tmp_path, monkeypatch):
+    """Ctrl-C in the middle of the srt of an input: its earlier formats are complete, srt is absent, and the
+    re-run redoes that input."""
+    items = expand_inputs([str(folder / "a.wav"), str(folder / "c.wav")])
+    out = tmp_path / "out"
+    real_write = subtitles.write
+
+    def write(transcript, fmt, file, options=None):
+        if fmt == "srt" and Path(transcript.source).name == "c.wav":
+            file.write("1\n00:00:00,000 --> ")
+            raise KeyboardInterrupt
+        real_write(transcript, fmt, file, options)
+
+    monkeypatch.setattr(subtitles, "write", write)
+    with pytest.raises(KeyboardInterrupt):
+        run(CountingModel(tiny_model), items, out)
+    assert_complete(out, "a")
+    assert (out / "c.txt").exists() and (out / "c.json").exists() and not (out / "c.srt").exists()
+    assert leftovers(out) == []
+
+    monkeypatch.setattr(subtitles, "write", real_write)
+    model = CountingModel(tiny_model)
+    run(model, items, out)
+    assert [p.name for p in model.calls] == ["c.wav"]
+    assert_complete(out, "c")
+
+
+def test_a_failing_input_is_recorded_and_the_run_goes_on(tiny_model, folder, tmp_path):
+    items = expand_inputs([str(folder)])[:4]
+    items.insert(1, InputItem(Path("rows.jsonl"), Path("x"), "row 3 (id=x): audio file not found"))
+    model = CountingModel(tiny_model, fail_on=2, fail_with=RuntimeError("CUDA error: out of memory"))
+    summary = run(model, items, tmp_path)
+    assert len(model.calls) == 4  # the known-bad item never reaches the model
+    assert summary.failed == [("rows.jsonl", "row 3 (id=x): audio file not found"),
+                              (str(items[2].source), "RuntimeError: CUDA error: out of memory")]
+    assert len(summary.done) == 3 and summary.audio_s == pytest.approx(4.5, abs=0.01)
+    text = summary.describe()
+    assert "3 transcribed, 0 skipped (outputs exist), 2 failed" in text
+    assert f"failed: {items[2].source}: RuntimeError" in text and "failed: rows.jsonl: row 3 (id=x)" in text
+    assert not any(tmp_path.glob("b.*")) and not any(tmp_path.glob("x.*"))
+
+
+def test_stems_with_dots_keep_distinct_outputs(tiny_model, folder, tmp_path):
+    audio = sf.read(folder / "a.wav")[0]
+    for name in ("talk.part1.wav", "talk.part2.wav"):
+        sf.write(tmp_path / name, audio, SAMPLE_RATE)
+    items = expand_inputs([str(tmp_path / "talk.part1.wav"), str(tmp_path / "talk.part2.wav")])
+    summary = runner.run(tiny_model, items, formats=("txt", "json"), output_dir=tmp_path / "out", options=FAST,
+                         progress=False)
+    assert len(summary.done) == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "talk.part1.json", "talk.part1.txt", "talk.part2.json", "talk.part2.txt"]
+
+
+def test_stdout_run_headers_and_nothing_pending(tiny_model, folder, capsys):
+    items = expand_inputs([str(folder / "a.wav"), str(folder / "b.flac")])
+    summary = runner.run(tiny_model, items, formats=("txt",), output_dir=None, options=FAST, progress=False)
+    stdout = capsys.readouterr().out
+    assert stdout.count("==> ") == 2 and f"==> {folder / 'b.flac'} <==" in stdout
+    assert len(summary.done) == 2
+    # Nothing to do: the model is never touched (the CLI then skips loading it).
+    assert runner.pending_items(items, None, ("txt",)) == items
+    assert runner.run(None, [], formats=("txt",), output_dir=None, options=FAST, progress=False).done == []
+
+
+def test_parse_formats():
+    assert runner.parse_formats(None) == ("txt",)
+    assert runner.parse_formats(["srt,VTT", "srt", "all"]) == ("srt", "vtt", "txt", "json", "tsv")
+    with pytest.raises(Exception, match="choose from"):
+        runner.parse_formats(["docx"])
+
+
+def test_silence_file_gives_empty_outputs(tiny_model, tmp_path):
+    sf.write(tmp_path / "quiet.wav", np.zeros(2 * SAMPLE_RATE, np.float32), SAMPLE_RATE)
+    items = expand_inputs([str(tmp_path / "quiet.wav")])
+    summary = run(tiny_model, items, tmp_path / "out")
+    assert len(summary.done) == 1
+    assert (tmp_path / "out" / "quiet.txt").read_text() == ""
+    assert list(srt.parse((tmp_path / "out" / "quiet.srt").read_text())) == []
+    assert json.loads((tmp_path / "out" / "quiet.json").read_text())["segments"] == []
