@@ -111,31 +111,39 @@ class Transcriber:
         options = self._options(options, overrides)
         samples = self._decode(audio, sample_rate).samples
         yield from self._segments(samples, options, on_progress=on_progress, on_text=None,
-                                  timings=pipeline.PipelineTimings(), stats=GenerationStats())
+                                  timings=pipeline.PipelineTimings(), stats=GenerationStats(), streaming=True)
 
     def _decode(self, audio: AudioSource, sample_rate: int | None) -> Any:
         source = (audio, sample_rate) if sample_rate is not None and isinstance(audio, np.ndarray) else audio
         return decode_audio(source)
 
-    def _segments(self, samples: np.ndarray, options: TranscribeOptions, *, on_progress, on_text, timings, stats):
+    def _segments(self, samples: np.ndarray, options: TranscribeOptions, *, on_progress, on_text, timings, stats,
+                  streaming: bool = False):
         started = time.perf_counter()
         chunks = pipeline.plan(samples, options, self._vad_factory)
         timings.vad_s += time.perf_counter() - started
-        if on_text is not None and len(chunks) > 1:
-            # Stream chunk by chunk: each chunk's text as it is generated, a space between chunks.
+        if on_text is not None:
+            # Text as it is generated: one chunk at a time, in the output script, a space between chunks.
+            stream = _TextStream(on_text, options)
+
             def decode(clips, caps):
                 outputs = []
                 for clip, cap in zip(clips, caps):
-                    if outputs:
-                        on_text(" ")
-                    outputs += self.generate_clips([clip], options, max_new_tokens=[cap], on_text=on_text,
+                    stream.begin_chunk()
+                    outputs += self.generate_clips([clip], options, max_new_tokens=[cap], on_text=stream,
                                                    stats=stats)
+                    stream.end_chunk()
                 return outputs
             group = 1
         else:
             def decode(clips, caps):
-                return self.generate_clips(clips, options, max_new_tokens=caps, on_text=on_text, stats=stats)
-            group = max(len(chunks), 1) if on_progress is None else options.batch_size * 4
+                return self.generate_clips(clips, options, max_new_tokens=caps, stats=stats)
+            if streaming:  # yield segments batch by batch
+                group = options.batch_size
+            elif on_progress is not None:  # report progress a few batches at a time
+                group = options.batch_size * 4
+            else:  # one call: the engine sorts and refills across the whole input
+                group = max(len(chunks), 1)
         return pipeline.segments(samples, chunks, decode, options, group_size=group, on_progress=on_progress,
                                  postprocess=lambda text: _postprocess(text, options), timings=timings)
 
@@ -178,6 +186,45 @@ class Transcriber:
             text, segments, round(len(decoded.samples) / SAMPLE_RATE, 3), _name(audio), options,
             {key: round(value, 4) for key, value in report.items()}, self.info.to_dict(),
         )
+
+
+class _TextStream:
+    """Streamed text in the output script: Cyrillic is transliterated a whole word at a time (``sh``, ``yo`` ...
+    must not be split), and chunks are separated by a space."""
+
+    def __init__(self, sink: Callable[[str], None], options: TranscribeOptions) -> None:
+        self.sink = sink
+        self.options = options
+        self.pending = ""
+        self.emitted = False
+        self.separate = False
+
+    def begin_chunk(self) -> None:
+        self.separate = self.emitted
+
+    def __call__(self, text: str) -> None:
+        if self.options.script == "latin":
+            self._emit(text)
+            return
+        self.pending += text
+        cut = self.pending.rfind(" ")
+        if cut >= 0:
+            self._emit(_postprocess(self.pending[: cut + 1], self.options))
+            self.pending = self.pending[cut + 1 :]
+
+    def end_chunk(self) -> None:
+        if self.pending:
+            self._emit(_postprocess(self.pending, self.options))
+            self.pending = ""
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        if self.separate:
+            self.sink(" ")
+            self.separate = False
+        self.sink(text)
+        self.emitted = True
 
 
 def _postprocess(text: str, options: TranscribeOptions) -> str:
