@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 import srt
 
+import ovoz
 from ovoz import runner, subtitles
 from ovoz.audio import load_audio
 from ovoz.io import InputItem, expand_inputs
@@ -175,3 +176,22 @@ def test_silence_file_gives_empty_outputs(tiny_model, tmp_path):
     assert (tmp_path / "out" / "quiet.txt").read_text() == ""
     assert list(srt.parse((tmp_path / "out" / "quiet.srt").read_text())) == []
     assert json.loads((tmp_path / "out" / "quiet.json").read_text())["segments"] == []
+
+
+def test_batch_transcription_equals_one_by_one(tiny_model, clips, tmp_path):
+    """A folder of short clips is decoded in shared batches; every transcript equals the one-by-one result."""
+    import numpy as np
+
+    sources = [c["path"] for c in clips] + [str(tmp_path / "missing.wav")]
+    long_audio = np.concatenate([tiny_model._decode(c["path"], None).samples for c in clips[:5]])  # ~30 s+
+    sources.append(long_audio)
+    options = ovoz.TranscribeOptions(max_new_tokens=6, batch_size=3)
+    batch = tiny_model.transcribe_batch(sources, options=options)
+    assert isinstance(batch[len(clips)], ovoz.AudioFileNotFoundError)
+    for source, result in zip(sources[: len(clips)] + sources[-1:], batch[: len(clips)] + batch[-1:]):
+        single = tiny_model.transcribe(source, options=options)
+        assert result.text == single.text
+        assert [(s.start_s, s.end_s, s.text, s.n_tokens) for s in result.segments] == [
+            (s.start_s, s.end_s, s.text, s.n_tokens) for s in single.segments
+        ]
+        assert result.source == single.source and result.duration_s == single.duration_s

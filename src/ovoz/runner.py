@@ -95,7 +95,7 @@ def run(
     subtitle_options: Any = None,
     progress: bool = True,
 ) -> RunSummary:
-    """Transcribe ``items`` one by one and write ``formats`` for each, to ``output_dir`` or stdout.
+    """Transcribe ``items`` and write ``formats`` for each, to ``output_dir`` or stdout.
 
     Inputs whose outputs all exist are skipped unless ``overwrite``. Each output file is written atomically,
     so after Ctrl-C or a crash an output is either complete or absent. A failing input (bad audio, a model
@@ -115,31 +115,54 @@ def run(
             summary.skipped.append(str(item.source))
     total = sum(probe_duration(item.source) or 0.0 for item in pending if item.error is None)
     to_stdout = output_dir is None
+    # Inputs that fit one prompt are decoded together, a window of them at a time, when the model can batch
+    # (Transcriber.transcribe_batch); streaming, or a model with only `transcribe`, goes one input at a time.
+    batched = on_text is None and hasattr(model, "transcribe_batch")
+    window = options.batch_size * 4 if batched else 1
     with AudioProgress(total, enabled=progress and on_text is None) as bar:
-        for item in pending:
-            if item.error is not None:
-                _fail(summary, item, item.error)
-                continue
-            if to_stdout and len(items) > 1:
-                print(f"==> {item.source} <==", file=sys.stdout, flush=True)
-            try:
-                transcript = model.transcribe(item.source, options=options, on_text=on_text,
-                                              on_progress=bar.advance)
-                if on_text is not None:
-                    print(file=sys.stdout, flush=True)  # end the streamed line
-                paths = None if to_stdout else output_paths(item, output_dir, formats)
-                # Streamed text already went to stdout: do not print the txt output a second time.
-                write_formats = tuple(f for f in formats if not (to_stdout and on_text is not None and f == "txt"))
-                write_outputs(transcript, write_formats, paths, subtitle_options=subtitle_options)
-            except OvozError as error:
-                _fail(summary, item, str(error))
-                continue
-            except Exception as error:  # one bad input must not end a long run; the summary names it
-                logger.debug("%s failed", item.source, exc_info=True)
-                _fail(summary, item, f"{type(error).__name__}: {error}")
-                continue
-            summary.done.append(str(item.source))
-            summary.audio_s += transcript.duration_s
+        for start in range(0, len(pending), window):
+            group = pending[start : start + window]
+            usable = [item for item in group if item.error is None]
+            results: dict[int, Any] = {}
+            if batched and usable:
+                try:
+                    outcomes = model.transcribe_batch([item.source for item in usable], options=options,
+                                                      on_progress=bar.advance)
+                except OvozError as error:
+                    outcomes = [error] * len(usable)
+                except Exception as error:  # the whole window failed (e.g. out of memory): name each input
+                    logger.debug("batch failed", exc_info=True)
+                    outcomes = [error] * len(usable)
+                results = {id(item): outcome for item, outcome in zip(usable, outcomes)}
+            for item in group:
+                if item.error is not None:
+                    _fail(summary, item, item.error)
+                    continue
+                if to_stdout and len(items) > 1:
+                    print(f"==> {item.source} <==", file=sys.stdout, flush=True)
+                try:
+                    if batched:
+                        transcript = results[id(item)]
+                        if isinstance(transcript, BaseException):
+                            raise transcript
+                    else:
+                        transcript = model.transcribe(item.source, options=options, on_text=on_text,
+                                                      on_progress=bar.advance)
+                    if on_text is not None:
+                        print(file=sys.stdout, flush=True)  # end the streamed line
+                    paths = None if to_stdout else output_paths(item, output_dir, formats)
+                    # Streamed text already went to stdout: do not print the txt output a second time.
+                    write_formats = tuple(f for f in formats if not (to_stdout and on_text is not None and f == "txt"))
+                    write_outputs(transcript, write_formats, paths, subtitle_options=subtitle_options)
+                except OvozError as error:
+                    _fail(summary, item, str(error))
+                    continue
+                except Exception as error:  # one bad input must not end a long run; the summary names it
+                    logger.debug("%s failed", item.source, exc_info=True)
+                    _fail(summary, item, f"{type(error).__name__}: {error}")
+                    continue
+                summary.done.append(str(item.source))
+                summary.audio_s += transcript.duration_s
     summary.wall_s = time.perf_counter() - started
     return summary
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from . import pipeline
 from .audio import AudioSource, decode_audio
 from .engine import Generation, GenerationStats, generate
-from .errors import ConfigError
-from .types import SAMPLE_RATE, Segment, TranscribeOptions, Transcript
+from .errors import ConfigError, OvozError
+from .repetition import max_new_tokens_for
+from .types import MAX_CLIP_SAMPLES, SAMPLE_RATE, Segment, TranscribeOptions, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +187,76 @@ class Transcriber:
             text, segments, round(len(decoded.samples) / SAMPLE_RATE, 3), _name(audio), options,
             {key: round(value, 4) for key, value in report.items()}, self.info.to_dict(),
         )
+
+
+    def transcribe_batch(
+        self,
+        sources: Sequence[AudioSource],
+        *,
+        options: TranscribeOptions | None = None,
+        on_progress: Callable[[float], None] | None = None,
+        **overrides: Any,
+    ) -> list[Transcript | OvozError]:
+        """Transcribe many inputs together: every input that fits one prompt (30 s) is decoded in shared batches
+        (the engine sorts them by length and refills finished rows), longer ones through the long-audio pipeline.
+
+        Returns one entry per source, in order: its :class:`Transcript`, or the :class:`OvozError` it raised
+        (the others are unaffected). Results equal those of :meth:`transcribe` on each source.
+        """
+        options = self._options(options, overrides)
+        results: list[Transcript | OvozError | None] = [None] * len(sources)
+        short: list[tuple[int, Any, list, float]] = []  # (index, decoded, chunks, decode seconds)
+        for index, source in enumerate(sources):
+            started = time.perf_counter()
+            try:
+                decoded = self._decode(source, None)
+            except OvozError as error:
+                results[index] = error
+                continue
+            decode_s = time.perf_counter() - started
+            if len(decoded.samples) > MAX_CLIP_SAMPLES:
+                try:
+                    results[index] = self.transcribe(decoded.samples, options=options, on_progress=on_progress)
+                except OvozError as error:
+                    results[index] = error
+                    continue
+                results[index] = _named(results[index], source, decode_s)
+            else:
+                short.append((index, decoded, pipeline.plan(decoded.samples, options, None), decode_s))
+        clips, caps, owners = [], [], []
+        for index, decoded, chunks, _ in short:
+            for chunk in chunks:
+                clips.append(decoded.samples[chunk.start : chunk.end])
+                caps.append(max_new_tokens_for(chunk.duration_s, options.tokens_per_s_cap, options.max_new_tokens))
+                owners.append(index)
+        stats = GenerationStats()
+        started = time.perf_counter()
+        outputs = self.generate_clips(clips, options, max_new_tokens=caps, stats=stats) if clips else []
+        share = (time.perf_counter() - started) / max(len(clips), 1)
+        by_owner: dict[int, list] = {}
+        for owner, output in zip(owners, outputs):
+            by_owner.setdefault(owner, []).append(output)
+        for index, decoded, chunks, decode_s in short:
+            mine = iter(by_owner.get(index, []))
+            segments = tuple(pipeline.segments(
+                decoded.samples, chunks, lambda clips_, caps_: [next(mine) for _ in clips_], options,
+                group_size=max(len(chunks), 1), on_progress=on_progress,
+                postprocess=lambda text: _postprocess(text, options),
+            ))
+            timings = {"decode_audio_s": round(decode_s, 4), "generate_s": round(share * len(chunks), 4),
+                       "batched_inputs": len(short)}
+            results[index] = Transcript(
+                " ".join(s.text for s in segments if s.text), segments, round(len(decoded.samples) / SAMPLE_RATE, 3),
+                _name(sources[index]), options, timings, self.info.to_dict(),
+            )
+        return results  # type: ignore[return-value]
+
+
+def _named(transcript: Transcript, source: Any, decode_s: float) -> Transcript:
+    """A transcript made from decoded samples, given back its source name and decoding time."""
+    timings = {**transcript.timings, "decode_audio_s": round(decode_s, 4)}
+    return Transcript(transcript.text, transcript.segments, transcript.duration_s, _name(source), transcript.options,
+                      timings, transcript.model)
 
 
 class _TextStream:
