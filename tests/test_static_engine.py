@@ -64,7 +64,7 @@ def test_transcriber_uses_the_engine_on_request(tiny_model_dir, real_clips, refe
     model = ovoz.load(tiny_model_dir, None, device="cpu", dtype="float32", engine="static")
     outputs = model.generate_clips(real_clips[:3], ovoz.TranscribeOptions(max_new_tokens=20, batch_size=2))
     assert [o.token_ids for o in outputs] == [r.token_ids for r in reference[:3]]
-    assert model._static is not None
+    assert set(model._static) == {2}  # one engine, built for the batch size
 
 
 def test_engine_refuses_caps_beyond_its_cache(tiny_model, real_clips):

@@ -34,7 +34,7 @@ class Transcriber:
         self.processor = processor
         self.info = info
         self.engine = engine
-        self._static: Any = None
+        self._static: dict[int, Any] = {}
         self._vad: Any = None
 
     def __repr__(self) -> str:
@@ -54,15 +54,15 @@ class Transcriber:
         return self.engine == "static"
 
     def static_engine(self, slots: int, max_new_tokens: int) -> Any:
-        """The static engine for this batch size, built once (its CUDA graph is captured on first use)."""
+        """The static engine for this batch size, built once per size (its CUDA graphs are captured on first use)."""
         from .static_engine import StaticEngine
 
-        engine = self._static
-        if engine is None or engine.slots != slots or engine.max_new_tokens < max_new_tokens:
+        engine = self._static.get(slots)
+        if engine is None or engine.max_new_tokens < max_new_tokens:
             audio_tokens = getattr(self.processor, "audio_seq_length", 750)
             engine = StaticEngine(self.model, self.processor, slots=slots, max_new_tokens=max_new_tokens,
                                   max_audio_tokens=audio_tokens)
-            self._static = engine
+            self._static[slots] = engine
         return engine
 
     # ------------------------------------------------------------------ decoding
@@ -75,8 +75,7 @@ class Transcriber:
         if not clips:
             return []
         if self._use_static() and on_text is None:
-            engine = self.static_engine(min(options.batch_size, len(clips)) if len(clips) < options.batch_size
-                                        else options.batch_size, options.max_new_tokens)
+            engine = self.static_engine(min(options.batch_size, len(clips)), options.max_new_tokens)
             return engine.run(clips, max_new_tokens=caps, system=options.system_prompt, user=options.user_prompt,
                               stats=stats)
         order = sorted(range(len(clips)), key=lambda i: -len(clips[i]))  # similar lengths share a batch
