@@ -75,7 +75,9 @@ class Transcriber:
         if not clips:
             return []
         if self._use_static() and on_text is None:
-            engine = self.static_engine(min(options.batch_size, len(clips)), options.max_new_tokens)
+            # Slots in powers of two (idle slots cost little): few engines, each with its KV cache and graphs.
+            engine = self.static_engine(min(options.batch_size, 1 << (len(clips) - 1).bit_length()),
+                                        options.max_new_tokens)
             return engine.run(clips, max_new_tokens=caps, system=options.system_prompt, user=options.user_prompt,
                               stats=stats)
         order = sorted(range(len(clips)), key=lambda i: -len(clips[i]))  # similar lengths share a batch
