@@ -29,6 +29,7 @@ from ovoz.evaluate import (
 )
 from ovoz.model import ModelInfo
 from ovoz.report import headline_table
+from ovoz.transcriber import Transcriber
 from ovoz.types import SAMPLE_RATE, Segment, TranscribeOptions, Transcript
 
 # (id, seconds, reference, what the fake model "hears")
@@ -58,6 +59,11 @@ class FakeTranscriber:
         self.batches.append(len(clips))
         return [Generation(self.texts[len(c)], (1, 2, 3), -0.25, True) for c in clips]
 
+    # ovoz's own batching and option handling, around the fake decoding above.
+    _options = Transcriber._options
+    _decode = Transcriber._decode
+    transcribe_batch = Transcriber.transcribe_batch
+
     def transcribe(self, audio, *, options=None, **_):
         self.long_calls += 1
         if len(audio) > 60 * SAMPLE_RATE:
@@ -71,7 +77,8 @@ def _utterances(rows=ROWS) -> tuple[list[Utterance], dict[int, str]]:
     utterances, texts = [], {}
     for index, (utt_id, seconds, reference, heard) in enumerate(rows):
         n_samples = int(seconds * SAMPLE_RATE) + index  # distinct lengths identify the clip
-        utterances.append(Utterance(utt_id, AudioArray(np.zeros(n_samples, np.float32), SAMPLE_RATE), reference))
+        # Faint constant sound, not digital silence (which ovoz never sends to the model).
+        utterances.append(Utterance(utt_id, AudioArray(np.full(n_samples, 0.01, np.float32), SAMPLE_RATE), reference))
         texts[n_samples] = heard
     return utterances, texts
 

@@ -320,59 +320,29 @@ def transcribe_utterances(
 
 
 def _decode_batch(transcriber: Transcriber, batch: Sequence[Utterance], options: TranscribeOptions) -> list[Hypothesis]:
-    from .audio import decode_audio
-    from .repetition import cut_repetition, max_new_tokens_for
-
+    """Hypotheses for ``batch`` through ``Transcriber.transcribe_batch`` (clips of up to 30 s decoded together,
+    longer ones split); an utterance that fails gets an empty hypothesis carrying its error."""
     started = time.perf_counter()
-    results: dict[str, Hypothesis] = {}
-    clips: list[tuple[Utterance, Any]] = []
-    for utterance in batch:
-        try:
-            samples = decode_audio(utterance.audio_source).samples
-        except OvozError as error:
-            logger.warning("%s: %s", utterance.id, error)
-            results[utterance.id] = Hypothesis(utterance.id, "", 0.0, error=str(error))
+    outcomes = transcriber.transcribe_batch([u.audio_source for u in batch], options=options)
+    share = round((time.perf_counter() - started) / max(len(batch), 1), 4)
+    results = []
+    for utterance, outcome in zip(batch, outcomes):
+        if isinstance(outcome, OvozError):
+            logger.warning("%s: %s", utterance.id, outcome)
+            duration_s = round(_estimated_duration(utterance), 3)  # what the header or array says, if anything
+            results.append(Hypothesis(utterance.id, "", duration_s, error=str(outcome), compute_s=share))
             continue
-        if len(samples) <= MAX_CLIP_SAMPLES:
-            clips.append((utterance, samples))
-            continue
-        results[utterance.id] = _transcribe_long(transcriber, utterance.id, samples, options)
-    if clips:
-        durations = [len(samples) / SAMPLE_RATE for _, samples in clips]
-        caps = [max_new_tokens_for(d, options.tokens_per_s_cap, options.max_new_tokens) for d in durations]
-        outputs = transcriber.generate_clips([s for _, s in clips], options, max_new_tokens=caps)
-        for (utterance, _), duration_s, output in zip(clips, durations, outputs):
-            text, cut = cut_repetition(output.text) if options.repetition_guard else (output.text, False)
-            results[utterance.id] = Hypothesis(
-                utterance.id,
-                text,
-                round(duration_s, 3),
-                output.avg_logprob,
-                len(output.token_ids),
-                cut or not output.stopped,
-            )
-    share = (time.perf_counter() - started) / max(len(batch), 1)
-    return [dataclasses.replace(results[u.id], compute_s=round(share, 4)) for u in batch]
-
-
-def _transcribe_long(
-    transcriber: Transcriber, utterance_id: str, samples: Any, options: TranscribeOptions
-) -> Hypothesis:
-    duration_s = round(len(samples) / SAMPLE_RATE, 3)
-    try:
-        transcript = transcriber.transcribe(samples, options=options)
-    except OvozError as error:
-        logger.warning("%s (%.1f s): %s", utterance_id, duration_s, error)
-        return Hypothesis(utterance_id, "", duration_s, error=str(error))
-    logprobs = [s.avg_logprob for s in transcript.segments if s.avg_logprob is not None]
-    return Hypothesis(
-        utterance_id,
-        transcript.text,
-        duration_s,
-        sum(logprobs) / len(logprobs) if logprobs else None,
-        sum(s.n_tokens for s in transcript.segments),
-        any(s.truncated for s in transcript.segments),
-    )
+        logprobs = [s.avg_logprob for s in outcome.segments if s.avg_logprob is not None]
+        results.append(Hypothesis(
+            utterance.id,
+            outcome.text,
+            outcome.duration_s,
+            sum(logprobs) / len(logprobs) if logprobs else None,
+            sum(s.n_tokens for s in outcome.segments),
+            any(s.truncated for s in outcome.segments),
+            compute_s=share,
+        ))
+    return results
 
 
 # ---------------------------------------------------------------- adapters on one base
