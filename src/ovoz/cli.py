@@ -64,6 +64,10 @@ def setup_logging(level: int) -> None:
         level=levels[max(-2, min(1, level))], format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     if level < 1:  # transformers and friends are chatty; keep their warnings only
+        import warnings
+
+        # Deprecation notices addressed to library authors (e.g. peft calling is_gradient_checkpointing).
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)(\.|$)")
         for name in ("transformers", "peft", "huggingface_hub", "accelerate", "httpx"):
             logging.getLogger(name).setLevel(logging.ERROR)
         try:
