@@ -50,7 +50,7 @@ SEED_TARGET_NAMES = LANGUAGE_TARGETS + AUDIO_TARGETS + EMBEDDER_TARGETS
 
 def build_tokenizer() -> Any:
     """A byte-level tokenizer (every UTF-8 text round-trips) with Gemma 4's special tokens and chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
@@ -60,13 +60,14 @@ def build_tokenizer() -> Any:
     core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     core.decoder = decoders.ByteLevel()
+    # Registered in tokenizer.json itself, so every marker stays one special token after save and reload.
+    core.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in SPECIAL_TOKENS])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core,
         bos_token=P.BOS,
         eos_token=P.EOS,
         pad_token=P.PAD,
         unk_token="<unk>",
-        additional_special_tokens=list(SPECIAL_TOKENS[4:]),
         extra_special_tokens={
             "audio_token": P.AUDIO,
             "boa_token": P.AUDIO_START,
