@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, OvozError
-from .types import MAX_CLIP_SAMPLES, SAMPLE_RATE, TranscribeOptions
+from .types import TranscribeOptions
 
 if TYPE_CHECKING:
     from .data import Utterance

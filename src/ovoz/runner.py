@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -171,6 +170,3 @@ def _fail(summary: RunSummary, item: InputItem, reason: str) -> None:
     logger.error("%s", reason if str(item.source) in reason else f"{item.source}: {reason}")
     summary.failed.append((str(item.source), reason))
 
-
-def summary_json(summary: RunSummary) -> str:
-    return json.dumps({"done": summary.done, "skipped": summary.skipped, "failed": summary.failed}, ensure_ascii=False)

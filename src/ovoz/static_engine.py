@@ -53,7 +53,6 @@ class _SlotCache:
         self.write_index: Any = None  # prefill: [b, T] positions (garbage column for padding); decode: [S]
 
     def update(self, key_states: Any, value_states: Any, layer_idx: int, *args: Any, **kwargs: Any):
-        import torch
 
         keys, values = self.keys[layer_idx], self.values[layer_idx]
         if self.mode == "prefill":
@@ -72,9 +71,6 @@ class _SlotCache:
 
     def __len__(self) -> int:
         return len(self.keys)
-
-    def __torch_function__(self, *args: Any, **kwargs: Any):  # pragma: no cover - never a tensor
-        return NotImplemented
 
 
 KV_BUCKET = 128
@@ -175,7 +171,6 @@ class StaticEngine:
         self.dtype = self.text.embed_tokens.weight.dtype
         if self.dtype not in (torch.float32, torch.bfloat16, torch.float16):  # quantized embeddings are not
             self.dtype = torch.bfloat16
-        self.max_audio_tokens = max_audio_tokens
         self.prompt_room = _prompt_tokens(processor.tokenizer, SYSTEM_PROMPT, USER_PROMPT) + PROMPT_TOKENS_MARGIN
         self.capacity = max_audio_tokens + self.prompt_room + max_new_tokens + 1
         self.garbage = self.capacity  # one extra column takes padding writes
