@@ -88,14 +88,23 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
-def prepare_inputs(processor: Any, clips: Sequence[np.ndarray], system: str, user: str) -> Any:
-    """Tokenize the trained prompt and extract audio features for a batch of 16 kHz clips."""
+def prepare_inputs(processor: Any, clips: Sequence[np.ndarray], system: str, user: str, device: Any = None) -> Any:
+    """Tokenize the trained prompt and extract audio features for a batch of 16 kHz clips.
+
+    With a CUDA ``device`` the features are computed there with torch (:mod:`ovoz.features`, same values as the
+    processor's numpy code, which otherwise runs).
+    """
     for clip in clips:
         if len(clip) > MAX_CLIP_SAMPLES:
             raise AudioTooLongError(
                 f"<clip of {len(clip) / SAMPLE_RATE:.1f} s>",
                 "one prompt holds at most 30 s; split the audio first (ovoz.pipeline does).",
             )
+    if device is not None and getattr(device, "type", str(device)) == "cuda":
+        from . import features
+
+        if features.supported(processor):
+            return features.prepare_inputs_torch(processor, clips, system, user, device)
     prompt = render_prompt(system, user)
     return processor(
         text=[prompt] * len(clips),
