@@ -105,3 +105,23 @@ def test_30_s_clips_fit_the_cache(tiny_model, clips):
     assert outputs[0].token_ids == expected[0].token_ids
     with pytest.raises(ValueError, match="prompts take more"):
         engine.run([thirty], max_new_tokens=6, system=SYSTEM * 3, user=USER)
+
+
+def test_prefill_runs_kv_shared_layers_on_the_last_position_only(tiny_model, real_clips, reference):
+    """Gemma 4's KV-shared layers see one position per row in prefill; the tokens stay those of ``generate``."""
+    text = tiny_model.model.model.language_model
+    shared = [layer for layer in text.layers if layer.self_attn.is_kv_shared_layer]
+    owners = [layer for layer in text.layers if not layer.self_attn.is_kv_shared_layer]
+    assert shared and owners
+    seen: dict[str, list[int]] = {"shared": [], "owner": []}
+    handles = [layer.mlp.register_forward_hook(lambda m, a, o, k=kind: seen[k].append(a[0].shape[1]))
+               for kind, layers in (("shared", shared), ("owner", owners)) for layer in layers]
+    try:
+        engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=2, max_new_tokens=20)
+        outputs = engine.run(real_clips[:2], max_new_tokens=20, system=SYSTEM, user=USER)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert set(seen["shared"]) == {1}  # prefill and decode alike
+    assert max(seen["owner"]) > 100  # the full prompt
+    assert [o.token_ids for o in outputs] == [r.token_ids for r in reference[:2]]

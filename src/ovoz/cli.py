@@ -31,6 +31,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--4bit", dest="four_bit", action="store_true",
                        help="4-bit base through bitsandbytes (CUDA only)")
     group.add_argument("--local-files-only", action="store_true", help="never contact the hub; use local folders/cache")
+    group.add_argument("--no-fused-kernels", dest="fused_kernels", action="store_false", default=None,
+                       help="on CUDA, run transformers' own norm/rotary/activation code instead of ovoz's compiled "
+                            "kernels (skips their one-time compilation, 10-25 s per process)")
 
 
 def load_model_from_args(args: argparse.Namespace):
@@ -43,6 +46,7 @@ def load_model_from_args(args: argparse.Namespace):
         dtype=args.dtype,
         quantization="4bit" if args.four_bit else None,
         local_files_only=args.local_files_only,
+        fused_kernels=args.fused_kernels,
     )
 
 

@@ -391,7 +391,7 @@ def adapted(
         merged=merged,
     )
     try:
-        yield Transcriber(model, base.processor, info)
+        yield Transcriber(model, base.processor, info, engine=base.engine, fused_kernels=base.fused_kernels)
     finally:
         if merged:
             base.model = None

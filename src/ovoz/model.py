@@ -102,6 +102,7 @@ def load(
     merge_adapter: bool = True,
     revision: str | None = None,
     engine: str = "auto",
+    fused_kernels: bool | None = None,
 ) -> "Transcriber":
     """Load a Gemma 4 audio model and (optionally) a LoRA adapter, ready to transcribe.
 
@@ -111,7 +112,9 @@ def load(
     then becomes the pre-quantized ``unsloth/gemma-4-e4b-it-unsloth-bnb-4bit``). ``merge_adapter`` folds the
     LoRA weights into the base after loading (faster inference; not possible on a 4-bit base).
     ``engine``: ``"auto"`` (static-cache CUDA-graph engine on CUDA, plain ``generate`` on the CPU),
-    ``"static"`` or ``"generate"``.
+    ``"static"`` or ``"generate"``. ``fused_kernels``: the static engine runs Gemma 4's norms, rotary embedding and
+    MLP activation as compiled kernels (:mod:`ovoz.fused`); ``None`` means on when CUDA and Triton are there. They
+    are compiled once per process (10-25 s on the first call, BENCHMARKS.md).
     """
     import torch
 
@@ -187,7 +190,7 @@ def load(
                 device, dtype_name, info.load_s)
     from .transcriber import Transcriber
 
-    return Transcriber(model, processor, info, engine=engine)
+    return Transcriber(model, processor, info, engine=engine, fused_kernels=fused_kernels)
 
 
 def _read_config(folder: Path) -> dict[str, Any]:

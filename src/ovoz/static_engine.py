@@ -17,6 +17,7 @@ code without graphs (used by the tests to prove token-for-token agreement with `
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import deque
@@ -26,6 +27,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .engine import Generation, GenerationStats, prepare_inputs, stop_token_ids
+from .fused import FusedKernels
 from .prompt import render_prompt
 from .types import SYSTEM_PROMPT, USER_PROMPT
 
@@ -80,7 +82,11 @@ KV_BUCKET = 128
 def _packed_gqa_attention(original: Callable) -> Callable:
     """transformers' SDPA attention, except that a single-token query attends on the key/value heads directly
     (query heads grouped per KV head) instead of copying keys and values once per query head (``repeat_kv``),
-    which at batch 128 moved tens of GB per decode step."""
+    which at batch 128 moved tens of GB per decode step.
+
+    (Tried and reverted: two bf16 matmuls and a softmax instead of SDPA here. Slightly faster at batch 1, but the
+    scores are rounded to bf16 before the softmax, and on the full-size model the chosen tokens drifted up to
+    4.7 nats from a plain forward's argmax. SDPA keeps the scores in float32.)"""
 
     def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
                   scaling: float | None = None, **kwargs: Any):
@@ -115,6 +121,47 @@ class _PackedAttention:
         ALL_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = self.original
 
 
+class _LastPositionThroughSharedLayers:
+    """Context manager for prefill: Gemma 4's KV-shared layers (the last 18 of E4B's 42) run on the last position only.
+
+    Those layers read the keys/values stored by earlier layers and write none, so the other prompt positions'
+    outputs there feed nothing but the first token's logits, which need the last position alone (prompts are
+    left-padded). transformers >= 5.2x does the same inside ``Gemma4TextModel`` for ``logits_to_keep``; this
+    hook does it on every version: a pre-hook on each shared layer cuts its sequence inputs (hidden states,
+    per-layer input, rotary cos/sin, mask rows, positions) to the last position.
+    """
+
+    def __init__(self, text_model: Any) -> None:
+        self.layers = [layer for layer in text_model.layers if layer.self_attn.is_kv_shared_layer]
+        self.handles: list[Any] = []
+
+    @staticmethod
+    def _cut(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        def last(value: Any, dim: int) -> Any:
+            if value is None or not hasattr(value, "shape") or value.dim() <= dim or value.shape[dim] == 1:
+                return value
+            return value.narrow(dim, value.shape[dim] - 1, 1)
+
+        args = tuple(last(a, 1) for a in args)
+        kwargs = dict(kwargs)
+        for name in ("hidden_states", "per_layer_input", "position_ids"):
+            if name in kwargs:
+                kwargs[name] = last(kwargs[name], 1)
+        if kwargs.get("position_embeddings") is not None:
+            kwargs["position_embeddings"] = tuple(last(t, 1) for t in kwargs["position_embeddings"])
+        if kwargs.get("attention_mask") is not None:
+            kwargs["attention_mask"] = last(kwargs["attention_mask"], 2)
+        return args, kwargs
+
+    def __enter__(self) -> None:
+        self.handles = [layer.register_forward_pre_hook(self._cut, with_kwargs=True) for layer in self.layers]
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
 def _prompt_tokens(tokenizer: Any, system: str, user: str) -> int:
     """Text tokens of the prompt, the audio placeholder and its two brackets included."""
     return len(tokenizer(render_prompt(system, user), add_special_tokens=False)["input_ids"]) + 2
@@ -132,7 +179,9 @@ class StaticEngine:
 
     ``slots``: rows decoded together (the batch size). ``max_new_tokens``: cap per clip (sizes the cache).
     ``use_cuda_graphs``: capture the decode step (CUDA only; default on CUDA). ``refill_fraction``: free slots
-    are refilled together once this share of them is free (or the queue is short).
+    are refilled together once this share of them is free (or the queue is short). ``fused_kernels``: run
+    Gemma 4's norms, rotary embedding and MLP activation as compiled kernels (:mod:`ovoz.fused`; default on
+    CUDA when Triton is there).
     """
 
     def __init__(
@@ -145,8 +194,11 @@ class StaticEngine:
         max_audio_tokens: int = 750,
         use_cuda_graphs: bool | None = None,
         refill_fraction: float = 0.25,
+        fused_kernels: bool | None = None,
     ) -> None:
         import torch
+
+        from . import fused
 
         # A PEFT-wrapped model (an unmerged adapter, e.g. on a 4-bit base) keeps its LoRA layers inside the
         # base modules, so calling the base's modules directly still applies the adapter.
@@ -175,6 +227,7 @@ class StaticEngine:
         self.capacity = max_audio_tokens + self.prompt_room + max_new_tokens + 1
         self.garbage = self.capacity  # one extra column takes padding writes
         self.use_cuda_graphs = (self.device.type == "cuda") if use_cuda_graphs is None else use_cuda_graphs
+        self.fused_kernels = fused.available(self.device) if fused_kernels is None else fused_kernels
         self.stops = stop_token_ids(processor.tokenizer)
         self._bool_masks = config._attn_implementation != "eager"
         owners = [
@@ -187,6 +240,7 @@ class StaticEngine:
             keys[attention.layer_idx] = torch.zeros(shape, dtype=self.dtype, device=self.device)
             values[attention.layer_idx] = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.cache = _SlotCache(keys, values)
+        self._prefill_cut = _LastPositionThroughSharedLayers(self.text)
         # Decode-step buffers (also the CUDA graph's inputs and outputs).
         self.tokens = torch.zeros(slots, dtype=torch.long, device=self.device)
         self.positions = torch.zeros(slots, dtype=torch.long, device=self.device)
@@ -239,7 +293,7 @@ class StaticEngine:
         import torch
 
         started = time.perf_counter()
-        inputs = prepare_inputs(self.processor, [r.clip for r in requests], system, user)
+        inputs = prepare_inputs(self.processor, [r.clip for r in requests], system, user, device=self.device)
         self.features_s += time.perf_counter() - started
         ids = inputs["input_ids"].to(self.device)
         attention = inputs["attention_mask"].to(self.device).bool()
@@ -255,18 +309,19 @@ class StaticEngine:
         self.cache.slot_index = torch.tensor(slot_ids, device=self.device)
         self.cache.write_index = torch.where(attention, positions, torch.full_like(positions, self.garbage))
         try:
-            output = self.core(
-                input_ids=ids,
-                attention_mask=masks,
-                position_ids=positions,
-                use_cache=True,
-                **{self._cache_kw: self.cache},
-                input_features=inputs["input_features"].to(self.device, self.dtype),
-                input_features_mask=inputs["input_features_mask"].to(self.device),
-                mm_token_type_ids=inputs.get("mm_token_type_ids").to(self.device)
-                if inputs.get("mm_token_type_ids") is not None else None,
-                return_dict=True,
-            )
+            with self._prefill_cut:
+                output = self.core(
+                    input_ids=ids,
+                    attention_mask=masks,
+                    position_ids=positions,
+                    use_cache=True,
+                    **{self._cache_kw: self.cache},
+                    input_features=inputs["input_features"].to(self.device, self.dtype),
+                    input_features_mask=inputs["input_features_mask"].to(self.device),
+                    mm_token_type_ids=inputs.get("mm_token_type_ids").to(self.device)
+                    if inputs.get("mm_token_type_ids") is not None else None,
+                    return_dict=True,
+                )
         finally:
             self.cache.mode = "decode"
         hidden = output.last_hidden_state[:, -1]
@@ -373,7 +428,8 @@ class StaticEngine:
             generated[slot], logprobs[slot] = [], []
             position[slot] = self.garbage
 
-        with torch.inference_mode(), _PackedAttention():
+        kernels = FusedKernels() if self.fused_kernels else contextlib.nullcontext()
+        with torch.inference_mode(), _PackedAttention(), kernels:
             while queue or any(owner):
                 free = [s for s in range(self.slots) if owner[s] is None]
                 busy = self.slots - len(free)

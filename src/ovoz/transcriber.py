@@ -25,15 +25,18 @@ class Transcriber:
 
     ``engine``: ``"static"`` (static KV cache, CUDA graphs, continuous refill), ``"generate"`` (plain
     Hugging Face ``generate``) or ``"auto"`` (static on CUDA, generate on the CPU, where it is as fast).
+    ``fused_kernels``: passed to :class:`~ovoz.static_engine.StaticEngine` (``None``: on with CUDA and Triton).
     """
 
-    def __init__(self, model: Any, processor: Any, info: Any, engine: str = "auto") -> None:
+    def __init__(self, model: Any, processor: Any, info: Any, engine: str = "auto",
+                 fused_kernels: bool | None = None) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}.")
         self.model = model
         self.processor = processor
         self.info = info
         self.engine = engine
+        self.fused_kernels = fused_kernels
         self._static: dict[int, Any] = {}
         self._vad: Any = None
 
@@ -61,7 +64,7 @@ class Transcriber:
         if engine is None or engine.max_new_tokens < max_new_tokens:
             audio_tokens = getattr(self.processor, "audio_seq_length", 750)
             engine = StaticEngine(self.model, self.processor, slots=slots, max_new_tokens=max_new_tokens,
-                                  max_audio_tokens=audio_tokens)
+                                  max_audio_tokens=audio_tokens, fused_kernels=self.fused_kernels)
             self._static[slots] = engine
         return engine
 

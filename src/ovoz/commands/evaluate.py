@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         quantization="4bit" if args.four_bit else None,
         local_files_only=args.local_files_only,
         merge_adapter=False,
+        fused_kernels=args.fused_kernels,
     )
     extra = {"normalizers": normalizers} if normalizers else {}
     result = evaluate(

@@ -1,0 +1,117 @@
+"""Fused Gemma 4 kernels: same arithmetic as transformers' modules, wired in and out cleanly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ovoz
+from ovoz import fused
+from ovoz.static_engine import StaticEngine
+
+SYSTEM, USER = ovoz.types.SYSTEM_PROMPT, ovoz.types.USER_PROMPT
+
+
+@pytest.fixture
+def eager_backend(monkeypatch):
+    """Trace through torch.compile without code generation (no Triton on CPU)."""
+    monkeypatch.setattr(fused, "BACKEND", "eager")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("with_scale", [True, False])
+def test_rms_norm_is_gemma4s(dtype, with_scale):
+    from transformers.models.gemma4.modeling_gemma4 import Gemma4RMSNorm
+
+    norm = Gemma4RMSNorm(64, eps=1e-6, with_scale=with_scale)
+    if with_scale:
+        torch.nn.init.normal_(norm.weight)
+    x = torch.randn(3, 5, 64).to(dtype) * 4
+    expected = norm(x)
+    got = fused.rms_norm(x, norm.weight if with_scale else None, norm.eps)
+    assert got.dtype == dtype
+    assert torch.equal(got, expected)
+
+
+def test_gelu_mul_is_the_mlps(tiny_model):
+    mlp = tiny_model.model.model.language_model.layers[0].mlp
+    assert fused._is_gelu_tanh(mlp.act_fn)
+    gate, up = torch.randn(2, 7, 16), torch.randn(2, 7, 16)
+    assert torch.equal(fused.gelu_tanh_mul(gate, up), mlp.act_fn(gate) * up)
+
+
+def test_patches_are_installed_and_removed(eager_backend):
+    from transformers.models.gemma4 import modeling_gemma4 as m
+
+    before = (m.Gemma4RMSNorm.forward, m.Gemma4TextMLP.forward, m.apply_rotary_pos_emb)
+    with fused.FusedKernels():
+        with fused.FusedKernels():  # re-entrant
+            during = (m.Gemma4RMSNorm.forward, m.Gemma4TextMLP.forward, m.apply_rotary_pos_emb)
+        assert m.Gemma4RMSNorm.forward is during[0]
+    assert all(a is not b for a, b in zip(before, during))
+    assert (m.Gemma4RMSNorm.forward, m.Gemma4TextMLP.forward, m.apply_rotary_pos_emb) == before
+
+
+def test_not_available_without_cuda():
+    assert not fused.available(torch.device("cpu"))
+
+
+def test_engine_with_fused_kernels_returns_the_same_tokens(tiny_model, clips, eager_backend):
+    audio = [ovoz.load_audio(c["path"]) for c in clips[:4]]
+    plain = StaticEngine(tiny_model.model, tiny_model.processor, slots=3, max_new_tokens=12, fused_kernels=False)
+    fast = StaticEngine(tiny_model.model, tiny_model.processor, slots=3, max_new_tokens=12, fused_kernels=True)
+    expected = plain.run(audio, max_new_tokens=12, system=SYSTEM, user=USER)
+    got = fast.run(audio, max_new_tokens=12, system=SYSTEM, user=USER)
+    assert [g.token_ids for g in got] == [e.token_ids for e in expected]
+    assert [g.avg_logprob for g in got] == pytest.approx([e.avg_logprob for e in expected], abs=1e-5)
+
+
+def test_training_gradients_are_unchanged(tiny_model, eager_backend):
+    """Forward and backward through the patched modules give the original loss and gradients."""
+    model = tiny_model.model
+    ids = torch.randint(10, 200, (2, 9))
+
+    layer = model.model.language_model.layers[0]
+    watched = [layer.mlp.up_proj.weight, layer.input_layernorm.weight, layer.self_attn.q_norm.weight]
+    flags = [p.requires_grad for p in watched]
+
+    def loss_and_grad():
+        for p in watched:
+            p.requires_grad_(True)
+            p.grad = None
+        out = model.model.language_model(input_ids=ids)
+        loss = out.last_hidden_state.float().pow(2).mean()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in watched]
+
+    try:
+        expected = loss_and_grad()
+        with fused.FusedKernels():
+            got = loss_and_grad()
+    finally:
+        for p, flag in zip(watched, flags):
+            p.requires_grad_(flag)
+            p.grad = None
+    assert torch.allclose(got[0], expected[0], rtol=1e-6)
+    for a, b in zip(got[1], expected[1]):
+        assert b.abs().sum() > 0
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_the_option_reaches_the_engine(tiny_model_dir, clip_22k, eager_backend):
+    on = ovoz.load(tiny_model_dir, adapter=None, device="cpu", dtype="float32", engine="static", fused_kernels=True)
+    off = ovoz.load(tiny_model_dir, adapter=None, device="cpu", dtype="float32", engine="static", fused_kernels=False)
+    auto = ovoz.load(tiny_model_dir, adapter=None, device="cpu", dtype="float32", engine="static")
+    assert on.static_engine(2, 8).fused_kernels is True
+    assert off.static_engine(2, 8).fused_kernels is False
+    assert auto.static_engine(2, 8).fused_kernels is False  # no CUDA here
+    options = ovoz.TranscribeOptions(max_new_tokens=8)
+    assert on.transcribe(clip_22k, options=options).text == off.transcribe(clip_22k, options=options).text
+
+
+def test_cli_flag():
+    from ovoz.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["transcribe", "a.wav"]).fused_kernels is None
+    assert parser.parse_args(["transcribe", "a.wav", "--no-fused-kernels"]).fused_kernels is False
