@@ -122,9 +122,12 @@ def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, de
     if model.config.audio_config is None:
         raise ModelLoadError(f"--base {folder}: this Gemma 4 model has no audio tower; use an E2B/E4B model.")
     if quantize:
-        from peft import prepare_model_for_kbit_training
-
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+        # Only freeze the base. peft's prepare_model_for_kbit_training would also cast every bf16 weight that is
+        # not 4-bit to float32 (a habit from fp16 training): on E4B the 2.8 B per-layer embeddings, the token
+        # embeddings and the audio tower, which raised the 4-bit step's peak to 23.4 GiB (BENCHMARKS.md).
+        # bf16 training needs no upcast; the trainable LoRA weights are float32 anyway.
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
     else:
         model.to(device)
     model.config.use_cache = False
