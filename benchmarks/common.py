@@ -39,15 +39,15 @@ DEVICE = "cpu" if SMOKE else "cuda"
 PRESET = "tiny" if SMOKE else "e4b"
 
 
-def build_e4b():
-    """Full-size E4B (text + audio towers, no vision) with random bf16 weights, built on the GPU."""
+def build_e4b(dtype: str = "bfloat16"):
+    """Full-size E4B (text + audio towers, no vision) with random weights (bf16 by default), built on the GPU."""
     import torch
 
     from ovoz.testing import build_random_model, build_tokenizer, model_config
 
     tokenizer = build_tokenizer()
     config = model_config(tokenizer, PRESET)
-    model = build_random_model(config, seed=0, dtype=torch.bfloat16, device=DEVICE)
+    model = build_random_model(config, seed=0, dtype=getattr(torch, dtype), device=DEVICE)
     return model, tokenizer
 
 

@@ -46,12 +46,14 @@ def main() -> None:
         reference = [generate(model, processor, [c], max_new_tokens=n, system=S, user=U)[0].token_ids for c in clips]
         for use_packed in (True, False):
             se._PackedAttention = packed if use_packed else contextlib.nullcontext
-            for graphs in ((False, True) if device == "cuda" else (False,)):
-                engine = se.StaticEngine(model, processor, slots=3, max_new_tokens=n, use_cuda_graphs=graphs)
+            for graphs, fused in ([(False, False), (True, False), (True, True)] if device == "cuda"
+                                  else [(False, False)]):
+                engine = se.StaticEngine(model, processor, slots=3, max_new_tokens=n, use_cuda_graphs=graphs,
+                                         fused_kernels=fused)
                 outputs = engine.run(clips, max_new_tokens=n, system=S, user=U)
                 agree = [next((i for i, (a, b) in enumerate(zip(r, o.token_ids)) if a != b), min(len(r), n))
                          for r, o in zip(reference, outputs)]
-                print(f"{device} packed={use_packed} graphs={graphs}: equal prefix per clip {agree} "
+                print(f"{device} packed={use_packed} graphs={graphs} fused={fused}: equal prefix per clip {agree} "
                       f"(of {[len(r) for r in reference]})", flush=True)
         se._PackedAttention = packed
         # The first token straight from prefill, against a plain forward, for one clip.
@@ -61,7 +63,8 @@ def main() -> None:
         inputs = {k: v.to(device, dtype=model.dtype) if k == "input_features" else v.to(device) for k, v in inputs.items()}
         with torch.inference_mode():
             plain = model(**inputs, use_cache=False).logits[0, -1].float().log_softmax(-1)
-            engine = se.StaticEngine(model, processor, slots=1, max_new_tokens=n, use_cuda_graphs=False)
+            engine = se.StaticEngine(model, processor, slots=1, max_new_tokens=n, use_cuda_graphs=False,
+                                     fused_kernels=False)
             with se._PackedAttention():
                 token, logprob, _ = engine._prefill([se._Request(0, clips[0], n)], [0], S, U)
         print(f"{device}: prefill token {token.item()} (plain argmax {plain.argmax().item()}), engine logprob "

@@ -1,9 +1,10 @@
 """Issue 2 on the GPU: the full-size E4B (random weights) saved as a local folder, loaded through ovoz's own
 loading code (bf16, and 4-bit when bitsandbytes is importable), transcribing a real clip end to end.
 
-    python benchmarks/gpu_load.py [--folder /tmp/e4b] [--skip-4bit]
+    python benchmarks/gpu_load.py [--folder /tmp/e4b] [--skip-4bit] [--batch 64]
 
-Prints load time, latency of the first and later calls, and peak GPU memory. The transcript is noise.
+Prints load time, latency of the first and later calls, the RTFx of ``--batch`` copies of the clip in one
+``generate_clips`` call, and peak GPU memory. The transcript is noise.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--folder", type=Path, default=Path("/tmp/ovoz-e4b"))
     parser.add_argument("--skip-4bit", action="store_true")
+    parser.add_argument("--batch", type=int, default=64, help="also time this many copies of the clip in one call")
     args = parser.parse_args()
 
     import torch
@@ -57,8 +59,17 @@ def main() -> None:
                 t0 = time.perf_counter()
                 result = model.transcribe(clip, max_new_tokens=48)
                 latencies.append(time.perf_counter() - t0)
+            audio = ovoz.load_audio(clip)
+            options = ovoz.TranscribeOptions(batch_size=args.batch, max_new_tokens=48)
+            model.generate_clips([audio] * args.batch, options)  # first call: engine, graphs
+            sync()
+            t0 = time.perf_counter()
+            model.generate_clips([audio] * args.batch, options)
+            sync()
+            batch_s = time.perf_counter() - t0
             rows.append({
                 "mode": name, "load s": round(load_s, 1), "first call s": round(latencies[0], 2),
+                f"batch {args.batch} RTFx": round(args.batch * len(audio) / 16000 / batch_s, 1),
                 "later calls s": round(min(latencies[1:]), 3), "tokens": result.segments[0].n_tokens,
                 "weights GiB": round(weights, 2), "peak GiB": peak_gib(),
                 "adapted": model.info.adapter_summary,
@@ -71,7 +82,8 @@ def main() -> None:
             traceback.print_exc()
             rows.append({"mode": name, "load s": "FAILED"})
     print(f"\nmachine: {machine()}; clip {clip.name} (8.4 s); 48 new tokens at most")
-    print(table(rows, ["mode", "load s", "first call s", "later calls s", "tokens", "weights GiB", "peak GiB"]))
+    print(table(rows, ["mode", "load s", "first call s", "later calls s", f"batch {args.batch} RTFx", "tokens",
+                       "weights GiB", "peak GiB"]))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Issue 6: one training step, the plain PEFT way against ovoz's, on the full-size E4B (random bf16 weights).
 
     python benchmarks/train_step.py [--batch 8] [--seconds 10] [--tokens 40] [--steps 10] [--checkpointing]
+                                    [--fused] [--profile] [--skip-plain]
     python benchmarks/train_step.py --smoke     # the same code path, tiny preset on the CPU, in seconds
 
 Both steps train the seed's LoRA (regex targets over language tower, audio tower and embedder, r=8, alpha=16)
@@ -31,6 +32,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--checkpointing", action="store_true", help="gradient checkpointing (non-reentrant)")
+    parser.add_argument("--fused", action="store_true", help="also time ovoz's step with ovoz.fused kernels")
+    parser.add_argument("--profile", action="store_true", help="print the top CUDA kernels of ovoz's last variant")
+    parser.add_argument("--skip-plain", action="store_true", help="time ovoz's step(s) only")
+    parser.add_argument("--no-autocast", action="store_true",
+                        help="no bf16 autocast (the Trainer autocasts with bf16=True, as the recipe sets)")
+    parser.add_argument("--lora-bf16", action="store_true",
+                        help="LoRA weights in bf16 (PEFT keeps them in float32 by default)")
+    parser.add_argument("--base-4bit", type=Path, default=None, metavar="FOLDER",
+                        help="load this saved model folder in 4-bit through ovoz's training loader (ovoz step only)")
     parser.add_argument("--smoke", action="store_true", help="tiny preset on the CPU: checks the code path only")
     return parser.parse_args(argv)
 
@@ -55,9 +65,20 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenizer = build_tokenizer()
     dtype = torch.float32 if common.SMOKE else torch.bfloat16
-    model = build_random_model(model_config(tokenizer, common.PRESET), seed=0, dtype=dtype, device=common.DEVICE)
+    if args.base_4bit is not None:
+        from ovoz.testing import save_model_folder
+        from ovoz.train.model import _load_transformers
+
+        if not (args.base_4bit / "config.json").exists():  # the full-size random model, saved once
+            save_model_folder(args.base_4bit, common.PRESET, dtype=torch.bfloat16, device=common.DEVICE)
+        args.skip_plain = True
+        model = _load_transformers(None, args.base_4bit, True, torch.bfloat16, common.DEVICE)
+    else:
+        model = build_random_model(model_config(tokenizer, common.PRESET), seed=0, dtype=dtype,
+                                   device=common.DEVICE)
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, bias="none",
-                                             target_modules=target_regex(("language", "audio", "embedder"))))
+                                             target_modules=target_regex(("language", "audio", "embedder"))),
+                           autocast_adapter_dtype=not args.lora_bf16)
     model.train()
     if args.checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -73,41 +94,81 @@ def main(argv: list[str] | None = None) -> int:
              for k, v in batch.items()}
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
 
+    autocast = not (args.no_autocast or common.SMOKE)
+
     def plain_step() -> float:
-        loss = model(**batch, use_cache=False).loss
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            loss = model(**batch, use_cache=False).loss
         loss.backward()
         return float(loss.detach())
 
     def ovoz_step() -> float:
-        loss, _ = selective_loss(model, batch)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            loss, _ = selective_loss(model, batch)
         loss.backward()
         return float(loss.detach())
 
+    import contextlib
+
+    from ovoz.fused import FusedKernels
+
+    variants = [] if args.skip_plain else [("plain PEFT", plain_step, False)]
+    variants.append(("ovoz", ovoz_step, False))
+    if args.fused:
+        variants.append(("ovoz, fused", ovoz_step, True))
     rows = []
-    for name, step in (("plain PEFT", plain_step), ("ovoz", ovoz_step)):
-        common.reset_peak()
-        losses = []
-        for _ in range(args.warmup):
-            step()
-            optimizer.zero_grad(set_to_none=True)  # no update: both variants see the same weights
-        common.sync()
-        started = time.perf_counter()
-        for _ in range(args.steps):
-            losses.append(step())
-            optimizer.zero_grad(set_to_none=True)
-        common.sync()
-        seconds = (time.perf_counter() - started) / args.steps
-        rows.append({"step": name, "ms/step": round(1000 * seconds, 1),
-                     "samples/s": round(args.batch / seconds, 2), "peak GiB": common.peak_gib(),
-                     "loss": round(float(np.mean(losses)), 4)})
+    for name, step, fused in variants:
+        with FusedKernels() if fused else contextlib.nullcontext():
+            rows.append(time_variant(name, step, args, optimizer, common))
+    if args.profile and not common.SMOKE:
+        from torch.profiler import ProfilerActivity, profile
+
+        name, step, fused = variants[-1]
+        with FusedKernels() if fused else contextlib.nullcontext():
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                step()
+                optimizer.zero_grad(set_to_none=True)
+                common.sync()
+        from torch.autograd import DeviceType
+
+        averages = prof.key_averages()
+        kernels = [e for e in averages if e.device_type == DeviceType.CUDA]  # CPU ops also report device time
+        kernel_ms = sum(e.self_device_time_total for e in kernels) / 1000
+        n_kernels = sum(e.count for e in kernels)
+        print(f"# one '{name}' step: {n_kernels} kernels, {kernel_ms:.1f} ms of kernel time")
+        print(averages.table(sort_by="cuda_time_total", row_limit=20, max_name_column_width=80))
+        print(averages.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=80))
     print(f"# train step: batch {args.batch}, {args.seconds:g} s clips, {args.tokens}-token transcripts, "
           f"{batch['input_ids'].shape[1]} tokens per row, {n_trainable / 1e6:.1f} M trainable, "
-          f"checkpointing {'on' if args.checkpointing else 'off'}, {'SMOKE (tiny, CPU)' if common.SMOKE else 'E4B'}")
+          f"checkpointing {'on' if args.checkpointing else 'off'}, autocast {'bf16' if autocast else 'off'}, "
+          f"LoRA {'bf16' if args.lora_bf16 else 'float32'}, {'4-bit base, ' if args.base_4bit else ''}"
+          f"{'SMOKE (tiny, CPU)' if common.SMOKE else 'E4B'}")
     print(f"# {common.machine()}")
     print(common.table(rows, ["step", "ms/step", "samples/s", "peak GiB", "loss"]))
-    agree = abs(rows[0]["loss"] - rows[1]["loss"]) <= 1e-2 * max(1.0, abs(rows[0]["loss"]))
+    losses = [row["loss"] for row in rows]
+    agree = max(losses) - min(losses) <= 1e-2 * max(1.0, abs(losses[0]))
     print(f"# losses agree: {agree}")
     return 0 if agree else 1
+
+
+def time_variant(name, step, args, optimizer, common) -> dict:
+    import numpy as np
+
+    common.reset_peak()
+    losses = []
+    for _ in range(args.warmup):
+        step()
+        optimizer.zero_grad(set_to_none=True)  # no update: both variants see the same weights
+    common.sync()
+    started = time.perf_counter()
+    for _ in range(args.steps):
+        losses.append(step())
+        optimizer.zero_grad(set_to_none=True)
+    common.sync()
+    seconds = (time.perf_counter() - started) / args.steps
+    return {"step": name, "ms/step": round(1000 * seconds, 1),
+            "samples/s": round(args.batch / seconds, 2), "peak GiB": common.peak_gib(),
+            "loss": round(float(np.mean(losses)), 4)}
 
 
 if __name__ == "__main__":
