@@ -28,6 +28,7 @@ import numpy as np
 
 from .engine import Generation, GenerationStats, prepare_inputs, stop_token_ids
 from .fused import FusedKernels
+from .kv_shared import KVSharedLayersOnLastPositions
 from .prompt import render_prompt
 from .types import SYSTEM_PROMPT, USER_PROMPT
 
@@ -121,47 +122,6 @@ class _PackedAttention:
         ALL_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = self.original
 
 
-class _LastPositionThroughSharedLayers:
-    """Context manager for prefill: Gemma 4's KV-shared layers (the last 18 of E4B's 42) run on the last position only.
-
-    Those layers read the keys/values stored by earlier layers and write none, so the other prompt positions'
-    outputs there feed nothing but the first token's logits, which need the last position alone (prompts are
-    left-padded). transformers >= 5.2x does the same inside ``Gemma4TextModel`` for ``logits_to_keep``; this
-    hook does it on every version: a pre-hook on each shared layer cuts its sequence inputs (hidden states,
-    per-layer input, rotary cos/sin, mask rows, positions) to the last position.
-    """
-
-    def __init__(self, text_model: Any) -> None:
-        self.layers = [layer for layer in text_model.layers if layer.self_attn.is_kv_shared_layer]
-        self.handles: list[Any] = []
-
-    @staticmethod
-    def _cut(module: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        def last(value: Any, dim: int) -> Any:
-            if value is None or not hasattr(value, "shape") or value.dim() <= dim or value.shape[dim] == 1:
-                return value
-            return value.narrow(dim, value.shape[dim] - 1, 1)
-
-        args = tuple(last(a, 1) for a in args)
-        kwargs = dict(kwargs)
-        for name in ("hidden_states", "per_layer_input", "position_ids"):
-            if name in kwargs:
-                kwargs[name] = last(kwargs[name], 1)
-        if kwargs.get("position_embeddings") is not None:
-            kwargs["position_embeddings"] = tuple(last(t, 1) for t in kwargs["position_embeddings"])
-        if kwargs.get("attention_mask") is not None:
-            kwargs["attention_mask"] = last(kwargs["attention_mask"], 2)
-        return args, kwargs
-
-    def __enter__(self) -> None:
-        self.handles = [layer.register_forward_pre_hook(self._cut, with_kwargs=True) for layer in self.layers]
-
-    def __exit__(self, *exc: object) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.handles = []
-
-
 def _prompt_tokens(tokenizer: Any, system: str, user: str) -> int:
     """Text tokens of the prompt, the audio placeholder and its two brackets included."""
     return len(tokenizer(render_prompt(system, user), add_special_tokens=False)["input_ids"]) + 2
@@ -240,7 +200,7 @@ class StaticEngine:
             keys[attention.layer_idx] = torch.zeros(shape, dtype=self.dtype, device=self.device)
             values[attention.layer_idx] = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.cache = _SlotCache(keys, values)
-        self._prefill_cut = _LastPositionThroughSharedLayers(self.text)
+        self._prefill_cut = KVSharedLayersOnLastPositions(self.text, keep=1)
         # Decode-step buffers (also the CUDA graph's inputs and outputs).
         self.tokens = torch.zeros(slots, dtype=torch.long, device=self.device)
         self.positions = torch.zeros(slots, dtype=torch.long, device=self.device)

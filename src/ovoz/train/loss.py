@@ -4,8 +4,9 @@ A plain step computes ``batch x sequence x 262,144`` logits (and their float32 c
 the transcript's ~40 positions carry a label: on E4B at batch 8 that is most of the step's memory. Here
 
 1. the model is asked for its last ``k`` positions only (``logits_to_keep=k``, where ``k`` reaches back to the
-   first labelled position; the collator left-pads, so transcripts end at the last position). Gemma 4 then also
-   runs its KV-shared layers (the last 18 of 42 in E4B) on those ``k`` positions only (transformers >= 5.2x);
+   first labelled position; the collator left-pads, so transcripts end at the last position), and Gemma 4's
+   KV-shared layers (the last 18 of 42 in E4B) run on those ``k`` positions only (:mod:`ovoz.kv_shared`; newer
+   transformers do this themselves when the masks allow, 5.17 never does);
 2. a pre-hook on ``lm_head`` keeps only the hidden states whose next token is labelled, so the head, the
    soft-capping and the cross-entropy see ``n_labelled x vocabulary`` values and nothing else.
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
+
+from ..kv_shared import KVSharedLayersOnLastPositions, text_model_of
 
 IGNORE_INDEX = -100
 
@@ -69,7 +72,8 @@ def selective_loss(
     keep = targets.shape[1] - first + 1  # hidden positions first .. L-1 (the last one predicts nothing)
     position_mask = torch.zeros((labels.shape[0], keep), dtype=torch.bool, device=labels.device)
     position_mask[:, :-1] = labelled[:, first:]
-    with head_on_positions(output_head(model), position_mask):
+    cut = KVSharedLayersOnLastPositions(text_model_of(model), keep=keep)
+    with head_on_positions(output_head(model), position_mask), cut:
         outputs = model(**inputs, logits_to_keep=keep, use_cache=False)
     logits = outputs.logits  # (n_labelled, vocab), already soft-capped by the model
     chosen = targets[:, first:][labelled[:, first:]]
