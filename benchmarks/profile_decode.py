@@ -16,6 +16,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import build_e4b, clip_of, real_clips, sync, table  # noqa: E402
 
 
+def ms_per_call(step, warmup: int = 2, calls: int = 20) -> float:
+    for _ in range(warmup):
+        step()
+    sync()
+    started = time.perf_counter()
+    for _ in range(calls):
+        step()
+    sync()
+    return (time.perf_counter() - started) * 1000 / calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 128])
@@ -46,21 +57,9 @@ def main() -> None:
             engine.positions.fill_(400)
             kernels = FusedKernels() if fused == "on" else contextlib.nullcontext()
             with torch.inference_mode(), _PackedAttention(), kernels:
-                engine._decode(400)  # captures the graph over 512 positions if the run did not
-                sync()
-                t0 = time.perf_counter()
-                for _ in range(20):
-                    engine._decode(400)
-                sync()
-                replay_ms = (time.perf_counter() - t0) * 50
-                for _ in range(2):
-                    engine._step(512)
-                sync()
-                t0 = time.perf_counter()
-                for _ in range(20):
-                    engine._step(512)
-                sync()
-                eager_ms = (time.perf_counter() - t0) * 50
+                # The first replay captures the graph over 512 positions if the run did not.
+                replay_ms = ms_per_call(lambda: engine._decode(400))
+                eager_ms = ms_per_call(lambda: engine._step(512))
                 with profile(activities=[ProfilerActivity.CUDA]) as prof:
                     for _ in range(3):
                         engine._step(512)
