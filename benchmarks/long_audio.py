@@ -1,7 +1,7 @@
 """Issue 3: a 1-hour recording (the real Uzbek clips with pauses between them, repeated) transcribed end to end
 with the full-size random-weight E4B through ``Transcriber.transcribe`` (VAD -> chunks -> static engine).
 
-    python benchmarks/long_audio.py [--hours 1] [--batch-size 64] [--tokens-per-s 6]
+    python benchmarks/long_audio.py [--hours 1] [--batch-size 64] [--tokens-per-s 6] [--fused-kernels on|off|auto]
 
 Random weights never emit a stop token, so every chunk decodes ``tokens_per_s * duration + 16`` tokens (6 tokens/s
 is about what Uzbek read speech needs); the work is fixed and realistic. Prints wall time, RTFx, peak GPU
@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--tokens-per-s", type=float, default=6.0)
     parser.add_argument("--path", type=Path, default=Path("/tmp/ovoz-long.wav"))
+    parser.add_argument("--fused-kernels", choices=["on", "off", "auto"], default="on",
+                        help="ovoz.fused kernels (default on, as measured in BENCHMARKS.md; auto leaves 1 h unfused)")
     args = parser.parse_args()
 
     import ovoz
@@ -54,8 +56,9 @@ def main() -> None:
     duration = assemble(args.hours * 3600, args.path)
     model, tokenizer = build_e4b()
     processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)
+    fused = {"on": True, "off": False, "auto": None}[args.fused_kernels]
     transcriber = Transcriber(model, processor, ModelInfo("random e4b", None, DEVICE, "bfloat16", None),
-                              engine="static")
+                              engine="static", fused_kernels=fused)
     options = ovoz.TranscribeOptions(batch_size=args.batch_size, tokens_per_s_cap=args.tokens_per_s)
     engine = transcriber.static_engine(args.batch_size, options.max_new_tokens)
     engine.stops = []  # fixed work (random weights)

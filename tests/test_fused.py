@@ -102,16 +102,45 @@ def test_the_option_reaches_the_engine(tiny_model_dir, clip_22k, eager_backend):
     on = ovoz.load(tiny_model_dir, adapter=None, device="cpu", dtype="float32", engine="static", fused_kernels=True)
     off = ovoz.load(tiny_model_dir, adapter=None, device="cpu", dtype="float32", engine="static", fused_kernels=False)
     auto = ovoz.load(tiny_model_dir, adapter=None, device="cpu", dtype="float32", engine="static")
-    assert on.static_engine(2, 8).fused_kernels is True
-    assert off.static_engine(2, 8).fused_kernels is False
-    assert auto.static_engine(2, 8).fused_kernels is False  # no CUDA here
-    options = ovoz.TranscribeOptions(max_new_tokens=8)
-    assert on.transcribe(clip_22k, options=options).text == off.transcribe(clip_22k, options=options).text
+    options = ovoz.TranscribeOptions(max_new_tokens=8, batch_size=2)
+    texts = []
+    for transcriber, expected in ((on, True), (off, False), (auto, False)):  # auto: no CUDA here
+        texts.append(transcriber.transcribe(clip_22k, options=options).text)
+        engines = list(transcriber._static.values())
+        assert engines and all(engine._fused_now is expected for engine in engines)
+    assert texts[0] == texts[1] == texts[2]
+
+
+def test_auto_compiles_for_long_runs_or_when_already_compiled(monkeypatch):
+    monkeypatch.setattr(fused, "available", lambda device: True)
+    monkeypatch.setattr(fused, "_warm", set())
+    cuda = torch.device("cuda")
+    assert not fused.choose(None, cuda, 600.0)
+    assert fused.choose(None, cuda, fused.AUTO_MIN_AUDIO_S)
+    assert not fused.choose(False, cuda, fused.AUTO_MIN_AUDIO_S)
+    assert fused.choose(True, cuda, 1.0)
+    fused._warm.add(fused.BACKEND)  # what a finished fused run leaves behind
+    assert fused.choose(None, cuda, 1.0)
+    monkeypatch.setattr(fused, "available", lambda device: False)
+    assert not fused.choose(None, torch.device("cpu"), 10 * fused.AUTO_MIN_AUDIO_S)
+
+
+def test_a_finished_run_marks_the_kernels_compiled(monkeypatch, eager_backend):
+    monkeypatch.setattr(fused, "_warm", set())
+    assert not fused.is_warm()
+    with pytest.raises(RuntimeError):
+        with fused.FusedKernels():
+            raise RuntimeError("failed before anything ran")
+    assert not fused.is_warm()
+    with fused.FusedKernels():
+        pass
+    assert fused.is_warm()
 
 
 def test_cli_flag():
-    from ovoz.cli import build_parser
+    from ovoz.cli import build_parser, fused_kernels_from_args
 
     parser = build_parser()
-    assert parser.parse_args(["transcribe", "a.wav"]).fused_kernels is None
-    assert parser.parse_args(["transcribe", "a.wav", "--no-fused-kernels"]).fused_kernels is False
+    assert fused_kernels_from_args(parser.parse_args(["transcribe", "a.wav"])) is None
+    assert fused_kernels_from_args(parser.parse_args(["transcribe", "a.wav", "--fused-kernels", "on"])) is True
+    assert fused_kernels_from_args(parser.parse_args(["eval", "x.jsonl", "--fused-kernels", "off"])) is False

@@ -29,6 +29,13 @@ logger = logging.getLogger(__name__)
 BACKEND = "inductor"
 """torch.compile backend of the fused kernels."""
 
+AUTO_MIN_AUDIO_S = 3 * 3600.0
+"""``fused_kernels=None`` (auto) compiles the kernels for a run holding at least this much audio. Compiling costs
+10-25 s once per process on the H200 and saves about a third of the engine's time (BENCHMARKS.md), which pays
+back only over hours of audio; once compiled in a process the kernels are used for every run."""
+
+_warm: set[str] = set()
+
 _lock = threading.RLock()
 _active = 0
 
@@ -49,6 +56,19 @@ def gelu_tanh_mul(gate: Any, up: Any) -> Any:
     import torch
 
     return torch.nn.functional.gelu(gate, approximate="tanh") * up
+
+
+def is_warm(backend: str | None = None) -> bool:
+    """Whether the kernels have already been compiled and run in this process."""
+    return (backend or BACKEND) in _warm
+
+
+def choose(setting: bool | None, device: Any, audio_s: float) -> bool:
+    """Use the fused kernels for a run? ``setting`` True/False decides; ``None`` (auto): where they can be compiled,
+    when they already are (this process) or when the run holds at least :data:`AUTO_MIN_AUDIO_S` of audio."""
+    if setting is not None:
+        return setting
+    return available(device) and (is_warm() or audio_s >= AUTO_MIN_AUDIO_S)
 
 
 def available(device: Any) -> bool:
@@ -103,9 +123,11 @@ class FusedKernels:
             _active += 1
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: Any, *exc: object) -> None:
         global _active
         with _lock:
+            if exc_type is None:
+                _warm.add(self.backend)
             _active -= 1
             if _active == 0:
                 _restore()

@@ -113,8 +113,9 @@ def load(
     LoRA weights into the base after loading (faster inference; not possible on a 4-bit base).
     ``engine``: ``"auto"`` (static-cache CUDA-graph engine on CUDA, plain ``generate`` on the CPU),
     ``"static"`` or ``"generate"``. ``fused_kernels``: the static engine runs Gemma 4's norms, rotary embedding and
-    MLP activation as compiled kernels (:mod:`ovoz.fused`); ``None`` means on when CUDA and Triton are there. They
-    are compiled once per process (10-25 s on the first call, BENCHMARKS.md).
+    MLP activation as compiled kernels (:mod:`ovoz.fused`), about a third faster after a compilation of 10-25 s
+    once per process (BENCHMARKS.md); ``None`` (auto) uses them on CUDA for runs of 3 h of audio or more, and
+    for every run once they are compiled.
     """
     import torch
 

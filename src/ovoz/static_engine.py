@@ -27,10 +27,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .engine import Generation, GenerationStats, prepare_inputs, stop_token_ids
-from .fused import FusedKernels
+from . import fused
 from .kv_shared import KVSharedLayersOnLastPositions
 from .prompt import render_prompt
-from .types import SYSTEM_PROMPT, USER_PROMPT
+from .types import SAMPLE_RATE, SYSTEM_PROMPT, USER_PROMPT
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +140,8 @@ class StaticEngine:
     ``slots``: rows decoded together (the batch size). ``max_new_tokens``: cap per clip (sizes the cache).
     ``use_cuda_graphs``: capture the decode step (CUDA only; default on CUDA). ``refill_fraction``: free slots
     are refilled together once this share of them is free (or the queue is short). ``fused_kernels``: run
-    Gemma 4's norms, rotary embedding and MLP activation as compiled kernels (:mod:`ovoz.fused`; default on
-    CUDA when Triton is there).
+    Gemma 4's norms, rotary embedding and MLP activation as compiled kernels (:mod:`ovoz.fused`); ``None`` (auto)
+    decides per run with :func:`ovoz.fused.choose` (CUDA with Triton; already compiled, or hours of audio).
     """
 
     def __init__(
@@ -158,7 +158,6 @@ class StaticEngine:
     ) -> None:
         import torch
 
-        from . import fused
 
         # A PEFT-wrapped model (an unmerged adapter, e.g. on a 4-bit base) keeps its LoRA layers inside the
         # base modules, so calling the base's modules directly still applies the adapter.
@@ -187,7 +186,8 @@ class StaticEngine:
         self.capacity = max_audio_tokens + self.prompt_room + max_new_tokens + 1
         self.garbage = self.capacity  # one extra column takes padding writes
         self.use_cuda_graphs = (self.device.type == "cuda") if use_cuda_graphs is None else use_cuda_graphs
-        self.fused_kernels = fused.available(self.device) if fused_kernels is None else fused_kernels
+        self.fused_kernels = fused_kernels
+        self._fused_now = False  # the current run's choice (its decode graphs are kept apart)
         self.stops = stop_token_ids(processor.tokenizer)
         self._bool_masks = config._attn_implementation != "eager"
         owners = [
@@ -213,7 +213,7 @@ class StaticEngine:
             [i for i in (top.audio_token_id, top.image_token_id, top.video_token_id) if i is not None],
             device=self.device,
         )
-        self._graphs: dict[int, Any] = {}
+        self._graphs: dict[tuple[int, bool], Any] = {}  # (attention width, fused kernels) -> captured step
         self._pool: Any = None
         self.features_s = 0.0  # processor time (log-mel features + tokenization), accumulated
 
@@ -320,7 +320,8 @@ class StaticEngine:
         if not self.use_cuda_graphs:
             self._step(width)
             return
-        graph = self._graphs.get(width)
+        key = (width, self._fused_now)
+        graph = self._graphs.get(key)
         if graph is None:
             stream = torch.cuda.Stream(self.device)
             stream.wait_stream(torch.cuda.current_stream(self.device))
@@ -334,7 +335,7 @@ class StaticEngine:
             with torch.cuda.graph(graph, pool=self._pool):
                 self._step(width)
             self._pool = graph.pool()
-            self._graphs[width] = graph
+            self._graphs[key] = graph
             logger.debug("captured the decode step for %d slots over %d positions", self.slots, width)
         graph.replay()
 
@@ -388,7 +389,9 @@ class StaticEngine:
             generated[slot], logprobs[slot] = [], []
             position[slot] = self.garbage
 
-        kernels = FusedKernels() if self.fused_kernels else contextlib.nullcontext()
+        audio_s = sum(len(clip) for clip in clips) / SAMPLE_RATE
+        self._fused_now = fused.choose(self.fused_kernels, self.device, audio_s)
+        kernels = fused.FusedKernels() if self._fused_now else contextlib.nullcontext()
         with torch.inference_mode(), _PackedAttention(), kernels:
             while queue or any(owner):
                 free = [s for s in range(self.slots) if owner[s] is None]

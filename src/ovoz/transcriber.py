@@ -25,7 +25,7 @@ class Transcriber:
 
     ``engine``: ``"static"`` (static KV cache, CUDA graphs, continuous refill), ``"generate"`` (plain
     Hugging Face ``generate``) or ``"auto"`` (static on CUDA, generate on the CPU, where it is as fast).
-    ``fused_kernels``: passed to :class:`~ovoz.static_engine.StaticEngine` (``None``: on with CUDA and Triton).
+    ``fused_kernels``: passed to :class:`~ovoz.static_engine.StaticEngine` (``None``: auto, see ``ovoz.fused.choose``).
     """
 
     def __init__(self, model: Any, processor: Any, info: Any, engine: str = "auto",

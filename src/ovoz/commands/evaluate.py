@@ -97,7 +97,7 @@ def _default_output(dataset: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..cli import EXIT_FAILED_INPUTS, EXIT_OK
+    from ..cli import EXIT_FAILED_INPUTS, EXIT_OK, fused_kernels_from_args
     from ..errors import ConfigError
     from ..evaluate import evaluate, read_corpus
     from ..model import load
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         quantization="4bit" if args.four_bit else None,
         local_files_only=args.local_files_only,
         merge_adapter=False,
-        fused_kernels=args.fused_kernels,
+        fused_kernels=fused_kernels_from_args(args),
     )
     extra = {"normalizers": normalizers} if normalizers else {}
     result = evaluate(
