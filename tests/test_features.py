@@ -64,3 +64,21 @@ def test_dither_is_left_to_the_processor(processor):
     dithered = deepcopy(processor)
     dithered.feature_extractor.dither = 1e-5
     assert not supported(dithered)
+
+
+def test_prompts_are_left_padded_whatever_the_tokenizer_says(clips):
+    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
+
+    from ovoz.processor import build_processor
+    from ovoz.testing import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    tokenizer.padding_side = "right"
+    extractor = Gemma4AudioFeatureExtractor()
+    extractor.padding_side = "right"
+    processor = build_processor(extractor, tokenizer)
+    batch = [np.zeros(16_000, np.float32) + 0.01, np.zeros(48_000, np.float32) + 0.01]
+    for inputs in (prepare_inputs(processor, batch, SYSTEM_PROMPT, USER_PROMPT),
+                   prepare_inputs_torch(processor, batch, SYSTEM_PROMPT, USER_PROMPT, "cpu")):
+        mask = inputs["attention_mask"]
+        assert mask[0, 0] == 0 and mask[0, -1] == 1 and bool(mask[1].all())

@@ -58,6 +58,9 @@ def audio_processor_class() -> type:
 
 def build_processor(feature_extractor: Any, tokenizer: Any, **settings: Any) -> Any:
     """An audio-only Gemma 4 processor from its two parts."""
+    # Batched generation (plain generate and the static engine) wants prompts left-padded, whatever the
+    # tokenizer's saved default; the training collator pads by itself.
+    tokenizer.padding_side = "left"
     params = {**PROCESSOR_DEFAULTS, **{k: v for k, v in settings.items() if k in PROCESSOR_DEFAULTS}}
     processor = audio_processor_class()(feature_extractor, tokenizer, **params)
     missing = [name for name in ("audio_token", "boa_token", "eoa_token") if getattr(processor, name) is None]
