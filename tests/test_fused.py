@@ -144,3 +144,17 @@ def test_cli_flag():
     assert fused_kernels_from_args(parser.parse_args(["transcribe", "a.wav"])) is None
     assert fused_kernels_from_args(parser.parse_args(["transcribe", "a.wav", "--fused-kernels", "on"])) is True
     assert fused_kernels_from_args(parser.parse_args(["eval", "x.jsonl", "--fused-kernels", "off"])) is False
+
+
+def test_a_long_job_compiles_even_when_each_call_is_short(tiny_model_dir, clip_22k, eager_backend, monkeypatch):
+    """The runner and the evaluation announce the whole job's audio; auto then compiles for a job of hours."""
+    monkeypatch.setattr(fused, "available", lambda device: True)
+    monkeypatch.setattr(fused, "_warm", set())
+    transcriber = ovoz.load(tiny_model_dir, adapter=None, device="cpu", dtype="float32", engine="static")
+    options = ovoz.TranscribeOptions(max_new_tokens=4, batch_size=2)
+    transcriber.transcribe(clip_22k, options=options)
+    assert [e._fused_now for e in transcriber._static.values()] == [False]
+    transcriber.expect_audio(fused.AUTO_MIN_AUDIO_S)
+    transcriber.transcribe(clip_22k, options=options)
+    assert [e._fused_now for e in transcriber._static.values()] == [True]
+

@@ -195,3 +195,29 @@ def test_batch_transcription_equals_one_by_one(tiny_model, clips, tmp_path):
             (s.start_s, s.end_s, s.text, s.n_tokens) for s in single.segments
         ]
         assert result.source == single.source and result.duration_s == single.duration_s
+
+
+def test_the_job_s_audio_is_announced_to_the_model(tmp_path, clip_22k):
+    """A transcriber told of hours of audio may compile its fused kernels (ovoz.fused.choose)."""
+    import shutil
+
+    from ovoz.io import expand_inputs
+
+    inputs = []
+    for name in ("a.wav", "b.wav"):
+        shutil.copy(clip_22k, tmp_path / name)
+        inputs.append(str(tmp_path / name))
+
+    class Recorder:
+        expected = None
+
+        def expect_audio(self, seconds):
+            self.expected = seconds
+
+        def transcribe(self, source, options=None, on_text=None):
+            raise RuntimeError("not needed here")
+
+    model = Recorder()
+    runner.run(model, expand_inputs(inputs), formats=("txt",), output_dir=tmp_path / "out", options=FAST,
+               progress=False)
+    assert model.expected == pytest.approx(2 * 4.4, abs=0.3)

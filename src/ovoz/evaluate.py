@@ -295,6 +295,8 @@ def transcribe_utterances(
     estimates = {u.id: _estimated_duration(u) for u in pending}
     pending.sort(key=lambda u: -estimates[u.id])  # similar durations share a batch: less padding
     total_s = sum(estimates.values())
+    if hasattr(transcriber, "expect_audio"):
+        transcriber.expect_audio(total_s)  # a long evaluation may compile the engine's fused kernels
     finished_s, logged_at = 0.0, 0.0
     with AudioProgress(total_s, enabled=progress, description=description) as bar:
         for start in range(0, len(pending), options.batch_size):

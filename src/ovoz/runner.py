@@ -113,6 +113,8 @@ def run(
             logger.info("%s: outputs exist, skipping (use --overwrite to redo)", item.source)
             summary.skipped.append(str(item.source))
     total = sum(probe_duration(item.source) or 0.0 for item in pending if item.error is None)
+    if hasattr(model, "expect_audio"):
+        model.expect_audio(total)  # a long job may compile the engine's fused kernels
     to_stdout = output_dir is None
     # Inputs that fit one prompt are decoded together, a window of them at a time, when the model can batch
     # (Transcriber.transcribe_batch); streaming, or a model with only `transcribe`, goes one input at a time.

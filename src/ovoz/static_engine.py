@@ -349,8 +349,10 @@ class StaticEngine:
         user: str,
         stats: GenerationStats | None = None,
         on_done: Callable[[int, Generation], None] | None = None,
+        fused_kernels: bool | None = None,
     ) -> list[Generation]:
-        """Greedy-decode every clip; finished rows are refilled at once from the queue."""
+        """Greedy-decode every clip; finished rows are refilled at once from the queue. ``fused_kernels``
+        overrides the engine's setting for this run."""
         import torch
 
         caps = [max_new_tokens] * len(clips) if isinstance(max_new_tokens, int) else list(max_new_tokens)
@@ -390,7 +392,8 @@ class StaticEngine:
             position[slot] = self.garbage
 
         audio_s = sum(len(clip) for clip in clips) / SAMPLE_RATE
-        self._fused_now = fused.choose(self.fused_kernels, self.device, audio_s)
+        setting = self.fused_kernels if fused_kernels is None else fused_kernels
+        self._fused_now = fused.choose(setting, self.device, audio_s)
         kernels = fused.FusedKernels() if self._fused_now else contextlib.nullcontext()
         with torch.inference_mode(), _PackedAttention(), kernels:
             while queue or any(owner):

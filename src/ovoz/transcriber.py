@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import pipeline
+from . import fused, pipeline
 from .audio import AudioSource, decode_audio
 from .engine import Generation, GenerationStats, generate
 from .errors import ConfigError, OvozError
@@ -37,6 +37,7 @@ class Transcriber:
         self.info = info
         self.engine = engine
         self.fused_kernels = fused_kernels
+        self.expected_audio_s = 0.0
         self._static: dict[int, Any] = {}
         self._vad: Any = None
 
@@ -55,6 +56,11 @@ class Transcriber:
         if self.engine == "auto":
             return self.model.device.type == "cuda"
         return self.engine == "static"
+
+    def expect_audio(self, seconds: float) -> None:
+        """Say how much audio the coming calls hold in all (the runner and the evaluation do): with
+        ``fused_kernels=None`` a job of hours compiles the engine's fused kernels even when each call is short."""
+        self.expected_audio_s = float(seconds)
 
     def static_engine(self, slots: int, max_new_tokens: int) -> Any:
         """The static engine for this batch size, built once per size (its CUDA graphs are captured on first use)."""
@@ -81,8 +87,9 @@ class Transcriber:
             # Slots in powers of two (idle slots cost little): few engines, each with its KV cache and graphs.
             engine = self.static_engine(min(options.batch_size, 1 << (len(clips) - 1).bit_length()),
                                         options.max_new_tokens)
+            audio_s = max(self.expected_audio_s, sum(len(clip) for clip in clips) / SAMPLE_RATE)
             return engine.run(clips, max_new_tokens=caps, system=options.system_prompt, user=options.user_prompt,
-                              stats=stats)
+                              stats=stats, fused_kernels=fused.choose(self.fused_kernels, self.model.device, audio_s))
         order = sorted(range(len(clips)), key=lambda i: -len(clips[i]))  # similar lengths share a batch
         results: list = [None] * len(clips)
         for start in range(0, len(order), options.batch_size):
