@@ -34,10 +34,10 @@ AUTO_MIN_AUDIO_S = 3 * 3600.0
 10-25 s once per process on the H200 and saves about a third of the engine's time (BENCHMARKS.md), which pays
 back only over hours of audio; once compiled in a process the kernels are used for every run."""
 
-_warm: set[str] = set()
-
+_warm: set[str] = set()  # backends whose kernels ran in this process
 _lock = threading.RLock()
-_active = 0
+_active = 0  # FusedKernels contexts open (the patches stay while any is)
+_saved: dict[str, Any] = {}  # transformers' originals while patched
 
 
 def rms_norm(x: Any, weight: Any, eps: float) -> Any:
@@ -118,7 +118,7 @@ class FusedKernels:
         global _active
         with _lock:
             if _active == 0:
-                self._patch(_compiled(self.backend))
+                _patch(_compiled(self.backend))
                 logger.debug("fused Gemma 4 kernels active (torch.compile backend %s)", self.backend)
             _active += 1
         return self
@@ -132,34 +132,6 @@ class FusedKernels:
             if _active == 0:
                 _restore()
 
-    @staticmethod
-    def _patch(kernels: dict[str, Any]) -> None:
-        from transformers.models.gemma4 import modeling_gemma4 as m
-
-        norm, act_mul = kernels["rms_norm"], kernels["gelu_tanh_mul"]
-        _saved.clear()
-        _saved["norm"] = m.Gemma4RMSNorm.forward
-        _saved["mlp"] = m.Gemma4TextMLP.forward
-
-        def norm_forward(self: Any, hidden_states: Any) -> Any:
-            return norm(hidden_states, self.weight if self.with_scale else None, self.eps)
-
-        original_mlp = _saved["mlp"]
-
-        def mlp_forward(self: Any, x: Any) -> Any:
-            if not _is_gelu_tanh(self.act_fn):
-                return original_mlp(self, x)
-            return self.down_proj(act_mul(self.gate_proj(x), self.up_proj(x)))
-
-        m.Gemma4RMSNorm.forward = norm_forward
-        m.Gemma4TextMLP.forward = mlp_forward
-        if kernels["rope"] is not None:
-            _saved["rope"] = m.apply_rotary_pos_emb
-            m.apply_rotary_pos_emb = kernels["rope"]
-
-
-_saved: dict[str, Any] = {}
-
 
 def _is_gelu_tanh(act_fn: Any) -> bool:
     """transformers' ``GELUTanh`` computing ``F.gelu(approximate="tanh")`` (not its pure-python variant)."""
@@ -169,6 +141,32 @@ def _is_gelu_tanh(act_fn: Any) -> bool:
         and isinstance(act, functools.partial)
         and act.keywords.get("approximate") == "tanh"
     )
+
+
+def _patch(kernels: dict[str, Any]) -> None:
+    """Swap transformers' Gemma 4 RMSNorm forward, MLP forward and rotary function for the compiled kernels."""
+    from transformers.models.gemma4 import modeling_gemma4 as m
+
+    norm, act_mul = kernels["rms_norm"], kernels["gelu_tanh_mul"]
+    _saved.clear()
+    _saved["norm"] = m.Gemma4RMSNorm.forward
+    _saved["mlp"] = m.Gemma4TextMLP.forward
+
+    def norm_forward(self: Any, hidden_states: Any) -> Any:
+        return norm(hidden_states, self.weight if self.with_scale else None, self.eps)
+
+    original_mlp = _saved["mlp"]
+
+    def mlp_forward(self: Any, x: Any) -> Any:
+        if not _is_gelu_tanh(self.act_fn):
+            return original_mlp(self, x)
+        return self.down_proj(act_mul(self.gate_proj(x), self.up_proj(x)))
+
+    m.Gemma4RMSNorm.forward = norm_forward
+    m.Gemma4TextMLP.forward = mlp_forward
+    if kernels["rope"] is not None:
+        _saved["rope"] = m.apply_rotary_pos_emb
+        m.apply_rotary_pos_emb = kernels["rope"]
 
 
 def _restore() -> None:

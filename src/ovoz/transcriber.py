@@ -25,7 +25,8 @@ class Transcriber:
 
     ``engine``: ``"static"`` (static KV cache, CUDA graphs, continuous refill), ``"generate"`` (plain
     Hugging Face ``generate``) or ``"auto"`` (static on CUDA, generate on the CPU, where it is as fast).
-    ``fused_kernels``: passed to :class:`~ovoz.static_engine.StaticEngine` (``None``: auto, see ``ovoz.fused.choose``).
+    ``fused_kernels``: whether the static engine's runs use :mod:`ovoz.fused` (``None``: auto, see
+    :func:`ovoz.fused.choose`, with the audio announced by :meth:`expect_audio`).
     """
 
     def __init__(self, model: Any, processor: Any, info: Any, engine: str = "auto",
@@ -70,7 +71,7 @@ class Transcriber:
         if engine is None or engine.max_new_tokens < max_new_tokens:
             audio_tokens = getattr(self.processor, "audio_seq_length", 750)
             engine = StaticEngine(self.model, self.processor, slots=slots, max_new_tokens=max_new_tokens,
-                                  max_audio_tokens=audio_tokens, fused_kernels=self.fused_kernels)
+                                  max_audio_tokens=audio_tokens)
             self._static[slots] = engine
         return engine
 
