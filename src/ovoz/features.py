@@ -12,14 +12,11 @@ The processor stays the reference: it is used whenever a setting is not reproduc
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Sequence
 
 import numpy as np
 
 from .prompt import render_prompt
-
-logger = logging.getLogger(__name__)
 
 PAD_TO_MULTIPLE_OF = 128
 """The feature extractor pads a batch's waveforms to a multiple of this many samples."""
