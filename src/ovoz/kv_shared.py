@@ -51,6 +51,7 @@ class KVSharedLayersOnLastPositions:
         self.bool_masks = implementation == "sdpa"
         self.keep = keep
         self.handles: list[Any] = []
+        self.checkpointing: dict[Any, Any] = {}
 
     def _mask(self, module: Any, length: int, like: Any) -> Any:
         """[1, 1, keep, length]: the last ``keep`` queries against all keys, causal, inside the sliding window."""
@@ -94,11 +95,43 @@ class KVSharedLayersOnLastPositions:
             kwargs["attention_mask"] = self._mask(module, length, sequences[0])
         return args, kwargs
 
+    def _checkpointed(self, layer: Any, checkpoint: Any) -> Any:
+        """``layer``'s checkpointing function, made to cut again when the backward pass recomputes the layer.
+
+        transformers 5.17 checkpoints a layer in its ``__call__``, around the module hooks: the backward pass
+        recomputes the layer from its uncut inputs by calling it again, after this context has closed and its
+        hooks are gone. The recomputation therefore puts a hook back for its own duration. (Newer releases
+        checkpoint inside ``forward``, after the hooks, and recompute from the inputs already cut.)
+        """
+
+        def checkpointed(function: Any, *args: Any, **kwargs: Any) -> Any:
+            def run(*inner_args: Any, **inner_kwargs: Any) -> Any:
+                if self.handles:  # the forward pass: this context's hooks are on
+                    return function(*inner_args, **inner_kwargs)
+                handle = layer.register_forward_pre_hook(self._cut, with_kwargs=True)
+                try:
+                    return function(*inner_args, **inner_kwargs)
+                finally:
+                    handle.remove()
+
+            return checkpoint(run, *args, **kwargs)
+
+        return checkpointed
+
     def __enter__(self) -> "KVSharedLayersOnLastPositions":
         self.handles = [layer.register_forward_pre_hook(self._cut, with_kwargs=True) for layer in self.layers]
+        self.checkpointing = {}
+        for layer in self.layers:
+            checkpoint = vars(layer).get("_gradient_checkpointing_func")
+            if checkpoint is not None:
+                self.checkpointing[layer] = checkpoint
+                layer._gradient_checkpointing_func = self._checkpointed(layer, checkpoint)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+        for layer, checkpoint in self.checkpointing.items():
+            layer._gradient_checkpointing_func = checkpoint
+        self.checkpointing = {}
