@@ -32,6 +32,8 @@ OPTIMIZERS = ("adamw_8bit", "adamw_torch", "adamw_torch_fused", "paged_adamw_8bi
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 LORA_PARTS = ("language", "audio", "audio_attention", "embedder")
 ON_BAD_ROW = ("skip", "raise")
+SWITCHES = ("auto", "on", "off")
+PLACES = ("auto", "gpu", "cpu")
 
 
 def _f(default: Any, help: str) -> Any:
@@ -88,6 +90,9 @@ class TrainConfig:
     max_grad_norm: float = _f(1.0, "gradient clipping norm")
     precision: str = _f("auto", "auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32")
     gradient_checkpointing: bool = _f(True, "recompute activations in backward (less memory)")
+    compile_layers: str = _f("auto", "torch.compile each decoder layer: auto (on for CUDA with Triton) | on | off")
+    per_layer_embeddings: str = _f("auto", "where E4B's 5 GiB per-layer embedding table lives: auto (cpu when "
+                                           "training on a GPU) | gpu | cpu")
     seed: int = _f(3407, "random seed (LoRA init, data order)")
     # checkpoints, evaluation, logging
     output_dir: str | None = _f(None, "where the adapter, checkpoints, logs and model card go")
@@ -202,6 +207,9 @@ def validate(c: TrainConfig) -> None:
         _require(_is_number(getattr(c, name)) and getattr(c, name) >= 0, name, getattr(c, name),
                  "give a non-negative number")
     _require(c.precision in PRECISIONS, "precision", c.precision, f"choose one of {', '.join(PRECISIONS)}")
+    _require(c.compile_layers in SWITCHES, "compile_layers", c.compile_layers, "choose auto, on or off")
+    _require(c.per_layer_embeddings in PLACES, "per_layer_embeddings", c.per_layer_embeddings,
+             "choose auto, gpu or cpu")
     _require(isinstance(c.report_to, list) and all(isinstance(x, str) for x in c.report_to), "report_to",
              c.report_to, "give a list of logger names (e.g. [tensorboard] or [none])")
     for name in ("system_prompt", "user_prompt", "split", "eval_split"):

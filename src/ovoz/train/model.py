@@ -32,6 +32,9 @@ class TrainModel:
     quantized: bool
     base_folder: Path
     continued_from: str | None = None
+    compiled_layers: int = 0
+    """Decoder/conformer layers whose forward runs through ``torch.compile`` (0: eager)."""
+    per_layer_embeddings_on_cpu: bool = False
 
 
 def resolve_backend(backend: str, device: str) -> str:
@@ -80,11 +83,18 @@ def load_for_training(config: Any, device: str) -> TrainModel:
                       if config.adapter else None)
     backend = resolve_backend(config.backend, device)
     dtype = torch.bfloat16 if bf16 else torch.float32
+    compiled = 0
+    ple_on_cpu = False
     if backend == "unsloth":
         model = _load_unsloth(config, base_folder, quantize, adapter_folder)
     else:
-        model = _load_transformers(config, base_folder, quantize, dtype, device)
+        ple_on_cpu = config.per_layer_embeddings == "cpu" or (config.per_layer_embeddings == "auto" and cuda)
+        model = _load_transformers(config, base_folder, quantize, dtype, device, ple_on_cpu=ple_on_cpu)
         model = _attach_adapter(config, model, adapter_folder)
+        if use_compiled_layers(config.compile_layers, device):
+            from .compiled import compile_layers
+
+            compiled = compile_layers(model)
     from ..processor import load_processor
 
     processor = load_processor(base_folder)
@@ -92,10 +102,21 @@ def load_for_training(config: Any, device: str) -> TrainModel:
     logger.info("training %s on %s (%s, %s%s): %.2f M trainable parameters", base, device, backend,
                 "bf16" if bf16 else "float32", ", 4-bit base" if quantize else "", trainable / 1e6)
     return TrainModel(model, processor, backend, device, bf16, quantize, base_folder,
-                      str(config.adapter) if config.adapter else None)
+                      str(config.adapter) if config.adapter else None, compiled, ple_on_cpu)
 
 
-def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, device: str) -> Any:
+def use_compiled_layers(setting: str, device: str) -> bool:
+    """``compile_layers``: ``auto`` compiles on CUDA when Triton is there; ``on`` insists (on the CPU too)."""
+    from .compiled import available
+
+    if setting == "on" and device.startswith("cuda") and not available(device):
+        raise DependencyError("compile_layers=on needs Triton for CUDA (it comes with PyTorch's CUDA wheels); "
+                              "pass --compile-layers off.")
+    return setting == "on" or (setting == "auto" and available(device))
+
+
+def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, device: str, *,
+                       ple_on_cpu: bool = False) -> Any:
     from transformers import Gemma4ForConditionalGeneration
 
     from ..errors import ModelLoadError
@@ -121,6 +142,11 @@ def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, de
         raise ModelLoadError(f"--base {folder}: the model could not be loaded ({error}).") from error
     if model.config.audio_config is None:
         raise ModelLoadError(f"--base {folder}: this Gemma 4 model has no audio tower; use an E2B/E4B model.")
+    from .memory import drop_vision_tower, per_layer_embeddings_on_cpu
+
+    drop_vision_tower(model)
+    if ple_on_cpu:
+        per_layer_embeddings_on_cpu(model, device)
     if quantize:
         # Only freeze the base. peft's prepare_model_for_kbit_training would also cast every bf16 weight that is
         # not 4-bit to float32 (a habit from fp16 training): on E4B the 2.8 B per-layer embeddings, the token
@@ -129,7 +155,7 @@ def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, de
         for parameter in model.parameters():
             parameter.requires_grad_(False)
     else:
-        model.to(device)
+        model.to(device)  # the per-layer table, if kept on the CPU, is not a registered parameter any more
     model.config.use_cache = False
     return model
 
@@ -162,33 +188,25 @@ def _attach_adapter(config: Any, model: Any, adapter_folder: Path | None) -> Any
 
 
 def _load_unsloth(config: Any, folder: Path, quantize: bool, adapter_folder: Path | None) -> Any:  # pragma: no cover
-    """Unsloth's FastModel path (the seed notebook's). Untested here: it needs CUDA."""
+    """Unsloth's FastModel path (the seed notebook's). It needs CUDA, so the CPU suite cannot run it."""
     from unsloth import FastModel  # imported first: Unsloth patches transformers on import
 
-    from ..testing import SEED_TARGET_NAMES
-
     model, _ = FastModel.from_pretrained(
-        model_name=str(folder), max_seq_length=config.max_seq_length, load_in_4bit=quantize,
+        model_name=str(folder.resolve()),  # absolute: Unsloth looks a relative "org/name"-like path up online max_seq_length=config.max_seq_length, load_in_4bit=quantize,
         full_finetuning=False, dtype=None,
     )
     if adapter_folder is not None:
         return _attach_adapter(config, model, adapter_folder)
-    names = []
-    from ..testing import AUDIO_TARGETS, EMBEDDER_TARGETS, LANGUAGE_TARGETS
+    from ..adapter import target_regex
 
-    for part, targets in (("language", LANGUAGE_TARGETS), ("audio", AUDIO_TARGETS), ("embedder", EMBEDDER_TARGETS)):
-        if part in config.lora_parts:
-            names.extend(targets)
-    if "audio_attention" in config.lora_parts:
-        names.extend(["q_proj", "k_proj", "v_proj"])
-    assert set(names) <= set(SEED_TARGET_NAMES) | {"q_proj", "k_proj", "v_proj"}
+    # ovoz's regex, not the seed's name list: Unsloth filters a name list by its finetune_* flags and silently drops
+    # every audio-tower target unless finetune_audio_layers is set (which then adds the audio q/k/v too). A string
+    # reaches PEFT unchanged and names the inner ``.linear`` of the clippable linears, as the other backend does.
     return FastModel.get_peft_model(
         model,
-        finetune_vision_layers=False, finetune_language_layers="language" in config.lora_parts,
-        finetune_attention_modules=True, finetune_mlp_modules=True,
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, bias=config.lora_bias,
         random_state=config.seed, use_rslora=False, loftq_config=None,
-        target_modules=sorted(set(names)),
+        target_modules=target_regex(config.lora_parts),
         use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
     )
 

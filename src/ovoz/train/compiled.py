@@ -1,0 +1,119 @@
+"""Regional compilation for training: each decoder layer's ``forward`` through ``torch.compile``.
+
+A training step of E4B at batch 8 is launch-bound: one eager step issues tens of thousands of small kernels
+(float32 RMSNorms and their recomputation, autocast casts around every LoRA layer, rotary embeddings), and the
+GPU waits on Python for about a third of the step (BENCHMARKS.md, "Training"). Compiling whole layers fuses those
+into a few kernels per layer and removes most of the launches.
+
+Only the layer's own computation is compiled, the way torchtune compiles its layers:
+
+* module hooks, and gradient checkpointing stay eager outside it. transformers 5.17 checkpoints in the layer's
+  ``__call__``; newer releases wrap the class's ``forward`` in ``forward_with_checkpointing``. Here the wrapped
+  function is compiled and, on those newer releases, the checkpointing call is made around it the same way. So
+  ovoz's KV-shared forward pre-hooks (:mod:`ovoz.kv_shared`) keep working, no hook change triggers a
+  recompilation, and dynamo never traces a checkpoint (where the layers' shared key/value dict breaks graphs);
+* all 42 text layers share one compiled function, so dynamo compiles a handful of graphs (sliding/global
+  attention, storing/reading shared keys, shapes), not 42. Sequence lengths vary between batches; after the first
+  change dynamo makes them dynamic instead of recompiling for every length.
+
+The LoRA layers inside are traced as they are (PEFT's ``Linear.forward``), so the result is the same adapter.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+LAYER_CLASSES = ("Gemma4TextDecoderLayer", "Gemma4AudioLayer")
+"""Modules whose ``forward`` is compiled: the language tower's decoder layers and the audio tower's conformer
+layers (the layers transformers checkpoints)."""
+
+RECOMPILE_LIMIT = 64
+"""Dynamo's per-code-object cache (8 by default) must hold every layer variant and dynamic-shape graph."""
+
+
+def available(device: str) -> bool:
+    """Compiling for a CUDA device needs Triton (inductor's GPU code generator)."""
+    import importlib.util
+
+    return device.startswith("cuda") and importlib.util.find_spec("triton") is not None
+
+
+def compile_layers(model: Any, *, backend: str = "inductor", dynamic: bool | None = None) -> int:
+    """Run every decoder/conformer layer of ``model`` through one compiled function per layer class.
+
+    Returns the number of layers. Idempotent: layers already compiled are left alone. :func:`uncompile_layers`
+    undoes it.
+    """
+    import torch
+
+    _raise_recompile_limit(torch)
+    compiled: dict[type, Any] = {}
+    count = 0
+    for module in model.modules():
+        cls = type(module)
+        if cls.__name__ not in LAYER_CLASSES or getattr(vars(module).get("forward"), "_ovoz_compiled", False):
+            continue
+        if cls not in compiled:
+            compiled[cls] = torch.compile(_eager_forward(cls), backend=backend, dynamic=dynamic)
+        module.forward = _layer_forward(module, compiled[cls], checkpoints=_forward_checkpoints(cls))
+        count += 1
+    logger.info("compiled %d layers (backend %s); the first steps include compilation", count, backend)
+    return count
+
+
+def _eager_forward(cls: type) -> Any:
+    """The layer's own forward, without transformers' checkpointing wrapper (newer releases add one)."""
+    forward = cls.forward
+    while _is_checkpointing_wrapper(forward):  # a subclass of a wrapped layer is wrapped again
+        forward = forward.__wrapped__
+    return forward
+
+
+def _forward_checkpoints(cls: type) -> bool:
+    return _is_checkpointing_wrapper(cls.forward)
+
+
+def _is_checkpointing_wrapper(function: Any) -> bool:
+    code = getattr(function, "__code__", None)  # functools.wraps copied the wrapped function's __name__
+    return code is not None and code.co_name == "forward_with_checkpointing" and hasattr(function, "__wrapped__")
+
+
+def _layer_forward(module: Any, compiled: Any, *, checkpoints: bool) -> Any:
+    """The instance ``forward``: the compiled function while training, checkpointed here where transformers'
+    wrapper would; the eager one otherwise (evaluation decodes with a KV cache, which the compiled training
+    graphs were never meant for)."""
+    from functools import partial
+
+    import torch
+
+    eager = _eager_forward(type(module))
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if not (module.training and torch.is_grad_enabled()):
+            return eager(module, *args, **kwargs)
+        if checkpoints and module.gradient_checkpointing:
+            return module._gradient_checkpointing_func(partial(compiled, module, **kwargs), *args)
+        return compiled(module, *args, **kwargs)
+
+    forward._ovoz_compiled = True  # type: ignore[attr-defined]
+    return forward
+
+
+def uncompile_layers(model: Any) -> int:
+    """Give every compiled layer back its eager ``forward``; returns the count."""
+    count = 0
+    for module in model.modules():
+        if getattr(vars(module).get("forward"), "_ovoz_compiled", False):
+            del module.forward
+            count += 1
+    return count
+
+
+def _raise_recompile_limit(torch: Any) -> None:
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):  # the newer name first; torch 2.11 has both
+        if hasattr(config, name) and getattr(config, name) < RECOMPILE_LIMIT:
+            setattr(config, name, RECOMPILE_LIMIT)

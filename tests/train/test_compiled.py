@@ -1,0 +1,108 @@
+"""Regional compilation of the decoder/conformer layers gives the eager loss and gradients, with checkpointing too.
+
+The CPU suite compiles with the ``aot_eager`` backend: dynamo's capture and AOT autograd (where graph breaks,
+guards and the checkpointing interplay live) without inductor's code generation, which takes minutes on a CPU.
+The GPU benchmark (benchmarks/train_step.py) compiles with inductor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_model_dir):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Gemma4ForConditionalGeneration
+
+    from ovoz.adapter import target_regex
+    from ovoz.processor import load_processor
+    from ovoz.train.collator import AudioCollator
+
+    torch.manual_seed(0)
+    processor = load_processor(tiny_model_dir)
+    model = Gemma4ForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=target_regex(),
+                                             init_lora_weights=False))
+    model.train()
+    rng = np.random.default_rng(3)
+    examples = [{"audio": rng.standard_normal(n).astype(np.float32) * 0.1, "text": text}
+                for n, text in zip((16_000, 24_000), ("Salom", "Bugun havo yaxshi"))]
+    return model, AudioCollator(processor)(examples)
+
+
+def loss_and_grads(model, batch):
+    from ovoz.train.loss import selective_loss
+
+    model.zero_grad()
+    loss, _ = selective_loss(model, batch)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_compiled_layers_give_the_eager_loss_and_gradients(setup, checkpointing):
+    import torch
+
+    from ovoz.train.compiled import compile_layers, uncompile_layers
+
+    model, batch = setup
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    try:
+        eager_loss, eager_grads = loss_and_grads(model, batch)
+        config = model.config
+        n_layers = config.text_config.num_hidden_layers + config.audio_config.num_hidden_layers
+        assert compile_layers(model, backend="aot_eager") == n_layers
+        assert compile_layers(model, backend="aot_eager") == 0  # already compiled
+        loss, grads = loss_and_grads(model, batch)
+        again, _ = loss_and_grads(model, batch)  # the cached graphs
+    finally:
+        restored = uncompile_layers(model)
+        model.gradient_checkpointing_disable()
+    assert restored == n_layers
+    assert not any("forward" in vars(module) for module in model.modules())
+    torch.testing.assert_close(loss, eager_loss, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, eager_loss, rtol=1e-5, atol=1e-5)
+    for name, grad in eager_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_compile_setting(monkeypatch):
+    import ovoz.train.compiled as compiled
+    from ovoz.errors import DependencyError
+    from ovoz.train.model import use_compiled_layers
+
+    assert not use_compiled_layers("auto", "cpu")  # auto compiles for CUDA only
+    assert not use_compiled_layers("off", "cuda")
+    assert use_compiled_layers("on", "cpu")
+    monkeypatch.setattr(compiled, "available", lambda device: False)
+    with pytest.raises(DependencyError, match="compile-layers off"):
+        use_compiled_layers("on", "cuda")
+    assert not use_compiled_layers("auto", "cuda")
+    monkeypatch.setattr(compiled, "available", lambda device: True)
+    assert use_compiled_layers("auto", "cuda")
+
+
+def test_layers_run_eagerly_without_gradients(setup):
+    """Evaluation (no gradients, a KV cache) never goes through the compiled training graphs."""
+    import torch
+
+    from ovoz.train.compiled import compile_layers, uncompile_layers
+
+    model, batch = setup
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with torch.no_grad():
+        expected = model(**inputs).logits
+    compile_layers(model, backend="aot_eager")
+    try:
+        with torch.no_grad(), torch._dynamo.config.patch(error_on_recompile=True):
+            torch._dynamo.utils.counters.clear()
+            logits = model(**inputs).logits
+            frames = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    finally:
+        uncompile_layers(model)
+    torch.testing.assert_close(logits, expected)
+    assert frames == 0
