@@ -64,6 +64,13 @@ def peak_gib() -> float:
     return gib(torch.cuda.max_memory_allocated()) if torch.cuda.is_available() else 0.0
 
 
+def allocated_gib() -> float:
+    """GPU memory held by tensors now (weights, LoRA, inputs: what a step starts from)."""
+    import torch
+
+    return gib(torch.cuda.memory_allocated()) if torch.cuda.is_available() else 0.0
+
+
 def reset_peak() -> None:
     import torch
 

@@ -1,8 +1,15 @@
 """Issue 6: one training step, the plain PEFT way against ovoz's, on the full-size E4B (random bf16 weights).
 
-    python benchmarks/train_step.py [--batch 8] [--seconds 10] [--tokens 40] [--steps 10] [--checkpointing]
-                                    [--fused] [--profile] [--skip-plain]
+    python benchmarks/train_step.py [--batch 8] [--seconds 10] [--tokens 40] [--steps 10]
+                                    [--variants plain+ckpt,ovoz+ckpt,ovoz+ckpt+compile,...] [--ple-cpu]
+                                    [--base-4bit FOLDER] [--profile]
     python benchmarks/train_step.py --smoke     # the same code path, tiny preset on the CPU, in seconds
+
+A variant is ``plain`` or ``ovoz`` with any of ``+ckpt`` (gradient checkpointing, non-reentrant), ``+compile``
+(``ovoz.train.compiled``: each decoder/conformer layer's forward through torch.compile), ``+ple`` (the
+per-layer embedding table on the CPU, ``ovoz.train.memory``), ``+nocut`` (ovoz's loss without the KV-shared
+layers' cut, ``ovoz.kv_shared``) and ``+fused`` (``ovoz.fused`` kernels). All variants run in one process on the same model, one after another. The older flags
+(``--checkpointing``, ``--fused``, ``--skip-plain``) still build the variant list when ``--variants`` is not given.
 
 Both steps train the seed's LoRA (regex targets over language tower, audio tower and embedder, r=8, alpha=16)
 with torch AdamW on the same batch from ovoz's collator: random-noise clips of ``--seconds`` and transcripts of
@@ -31,6 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=40, help="transcript length in tokens")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated: plain|ovoz, each with optional +ckpt, +compile, +ple, +nocut, +fused")
+    parser.add_argument("--ple-cpu", action="store_true",
+                        help="keep the per-layer embedding table on the CPU (ovoz.train.memory)")
     parser.add_argument("--checkpointing", action="store_true", help="gradient checkpointing (non-reentrant)")
     parser.add_argument("--fused", action="store_true", help="also time ovoz's step with ovoz.fused kernels")
     parser.add_argument("--profile", action="store_true", help="print the top CUDA kernels of ovoz's last variant")
@@ -72,16 +83,19 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.base_4bit / "config.json").exists():  # the full-size random model, saved once
             save_model_folder(args.base_4bit, common.PRESET, dtype=torch.bfloat16, device=common.DEVICE)
         args.skip_plain = True
-        model = _load_transformers(None, args.base_4bit, True, torch.bfloat16, common.DEVICE)
+        model = _load_transformers(None, args.base_4bit, True, torch.bfloat16, common.DEVICE,
+                                   ple_on_cpu=args.ple_cpu)
     else:
         model = build_random_model(model_config(tokenizer, common.PRESET), seed=0, dtype=dtype,
                                    device=common.DEVICE)
+        if args.ple_cpu:
+            from ovoz.train.memory import per_layer_embeddings_on_cpu
+
+            per_layer_embeddings_on_cpu(model, common.DEVICE)
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, bias="none",
                                              target_modules=target_regex(("language", "audio", "embedder"))),
                            autocast_adapter_dtype=not args.lora_bf16)
     model.train()
-    if args.checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.config.use_cache = False
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)
@@ -111,20 +125,50 @@ def main(argv: list[str] | None = None) -> int:
     import contextlib
 
     from ovoz.fused import FusedKernels
+    from ovoz.train.compiled import compile_layers, uncompile_layers
 
-    variants = [] if args.skip_plain else [("plain PEFT", plain_step, False)]
-    variants.append(("ovoz", ovoz_step, False))
-    if args.fused:
-        variants.append(("ovoz, fused", ovoz_step, True))
+    from ovoz.kv_shared import KVSharedLayersOnLastPositions
+    from ovoz.train.memory import per_layer_embeddings_back, per_layer_embeddings_on_cpu
+
+    steps = {"plain": plain_step, "ovoz": ovoz_step}
+    supported = KVSharedLayersOnLastPositions.SUPPORTED
+
+    @contextlib.contextmanager
+    def variant(name: str):
+        kind, *options = name.split("+")
+        if kind not in steps or not set(options) <= {"ckpt", "compile", "fused", "ple", "nocut"}:
+            raise SystemExit(f"--variants: {name!r} is not plain|ovoz with +ckpt, +compile, +ple, +nocut or +fused")
+        if "ple" in options:
+            per_layer_embeddings_on_cpu(model, common.DEVICE)
+        if "nocut" in options:
+            KVSharedLayersOnLastPositions.SUPPORTED = ()  # the cut then finds no layers to cut
+        if "ckpt" in options:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if "compile" in options:
+            compile_layers(model, backend="aot_eager" if common.SMOKE else "inductor")
+        try:
+            with FusedKernels() if "fused" in options else contextlib.nullcontext():
+                yield steps[kind]
+        finally:
+            uncompile_layers(model)
+            model.gradient_checkpointing_disable()
+            KVSharedLayersOnLastPositions.SUPPORTED = supported
+            if "ple" in options and not args.ple_cpu:  # back on the GPU for the next variant
+                per_layer_embeddings_back(model, common.DEVICE)
+
+    names = args.variants.split(",") if args.variants else legacy_variants(args)
     rows = []
-    for name, step, fused in variants:
-        with FusedKernels() if fused else contextlib.nullcontext():
+    for name in names:
+        with variant(name) as step:
             rows.append(time_variant(name, step, args, optimizer, common))
     if args.profile and not common.SMOKE:
         from torch.profiler import ProfilerActivity, profile
 
-        name, step, fused = variants[-1]
-        with FusedKernels() if fused else contextlib.nullcontext():
+        name = names[-1]
+        with variant(name) as step:
+            for _ in range(args.warmup):  # compile again outside the profile
+                step()
+                optimizer.zero_grad(set_to_none=True)
             with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
                 step()
                 optimizer.zero_grad(set_to_none=True)
@@ -140,26 +184,39 @@ def main(argv: list[str] | None = None) -> int:
         print(averages.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=80))
     print(f"# train step: batch {args.batch}, {args.seconds:g} s clips, {args.tokens}-token transcripts, "
           f"{batch['input_ids'].shape[1]} tokens per row, {n_trainable / 1e6:.1f} M trainable, "
-          f"checkpointing {'on' if args.checkpointing else 'off'}, autocast {'bf16' if autocast else 'off'}, "
-          f"LoRA {'bf16' if args.lora_bf16 else 'float32'}, {'4-bit base, ' if args.base_4bit else ''}"
+          f"autocast {'bf16' if autocast else 'off'}, LoRA {'bf16' if args.lora_bf16 else 'float32'}, "
+          f"{'4-bit base, ' if args.base_4bit else ''}{'per-layer embeddings on the CPU, ' if args.ple_cpu else ''}"
           f"{'SMOKE (tiny, CPU)' if common.SMOKE else 'E4B'}")
     print(f"# {common.machine()}")
-    print(common.table(rows, ["step", "ms/step", "samples/s", "peak GiB", "loss"]))
+    print(common.table(rows, ["step", "ms/step", "samples/s", "weights GiB", "peak GiB", "warm-up s", "loss"]))
     losses = [row["loss"] for row in rows]
     agree = max(losses) - min(losses) <= 1e-2 * max(1.0, abs(losses[0]))
     print(f"# losses agree: {agree}")
     return 0 if agree else 1
 
 
+def legacy_variants(args: argparse.Namespace) -> list[str]:
+    """The variant list the flags of the first versions of this script meant."""
+    ckpt = "+ckpt" if args.checkpointing else ""
+    names = [] if args.skip_plain or args.base_4bit else [f"plain{ckpt}"]
+    names.append(f"ovoz{ckpt}")
+    if args.fused:
+        names.append(f"ovoz{ckpt}+fused")
+    return names
+
+
 def time_variant(name, step, args, optimizer, common) -> dict:
     import numpy as np
 
     common.reset_peak()
+    weights = common.allocated_gib()
     losses = []
+    started = time.perf_counter()
     for _ in range(args.warmup):
         step()
         optimizer.zero_grad(set_to_none=True)  # no update: both variants see the same weights
     common.sync()
+    warm_up = time.perf_counter() - started
     started = time.perf_counter()
     for _ in range(args.steps):
         losses.append(step())
@@ -167,7 +224,8 @@ def time_variant(name, step, args, optimizer, common) -> dict:
     common.sync()
     seconds = (time.perf_counter() - started) / args.steps
     return {"step": name, "ms/step": round(1000 * seconds, 1),
-            "samples/s": round(args.batch / seconds, 2), "peak GiB": common.peak_gib(),
+            "samples/s": round(args.batch / seconds, 2), "weights GiB": weights, "peak GiB": common.peak_gib(),
+            "warm-up s": round(warm_up, 1),
             "loss": round(float(np.mean(losses)), 4)}
 
 

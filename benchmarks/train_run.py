@@ -1,0 +1,157 @@
+"""Issue 6: ``ovoz train`` end to end on a model folder, per backend: data, collator, loss, optimizer, checkpoints.
+
+    python benchmarks/train_run.py --base FOLDER [--backends transformers,unsloth] [--steps 20] [--repeat 40]
+                                   [--batch 8] [--no-4bit] [--compile-layers auto|on|off]
+    python benchmarks/train_run.py --smoke      # tiny model on the CPU, 2 steps: checks the code path only
+
+The corpus is the real Uzbek clips (``$OVOZ_SHARED_CLIPS`` or ../shared/data/uz_clips), repeated ``--repeat``
+times, so batches mix clip lengths as a real corpus does. Each backend trains ``--steps`` optimizer steps through
+:func:`ovoz.train.train` with the seed recipe otherwise, then the saved adapter is checked: which parts it adapts
+(language tower, audio tower, audio embedder) and that stock PEFT loads it onto the base.
+
+Prints, per backend: steady step time (median of the second half of the steps, so compilation is excluded),
+samples/s, the time of the first step, peak GPU memory, the first and last logged loss, and the adapter's parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base", type=Path, help="model folder (default: a tiny random one is written)")
+    parser.add_argument("--backends", default="transformers", help="comma-separated: transformers, unsloth")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=40, help="copies of the clip list in the corpus")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--no-4bit", dest="load_in_4bit", action="store_false")
+    parser.add_argument("--compile-layers", default="auto", choices=("auto", "on", "off"))
+    parser.add_argument("--per-layer-embeddings", default="auto", choices=("auto", "gpu", "cpu"))
+    parser.add_argument("--skip-load-check", action="store_true",
+                        help="do not load the adapter with stock PEFT afterwards (slow for a full-size base)")
+    parser.add_argument("--work", type=Path, default=None, help="folder for corpus and outputs (default: temp)")
+    parser.add_argument("--smoke", action="store_true", help="tiny model on the CPU, 2 steps")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.smoke:
+        os.environ["OVOZ_BENCH_SMOKE"] = "1"
+        args.steps, args.repeat, args.batch = min(args.steps, 2), min(args.repeat, 2), min(args.batch, 2)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import common
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="ovoz-train-run-"))
+    work.mkdir(parents=True, exist_ok=True)
+    base = args.base
+    if base is None:
+        from ovoz.testing import save_model_folder
+
+        base = work / "tiny-model"
+        if not (base / "config.json").exists():
+            save_model_folder(base, "tiny")
+    manifest = write_corpus(work / "corpus.jsonl", common.CLIPS, args.repeat)
+    rows = []
+    for backend in args.backends.split(","):
+        rows.append(run_backend(backend, base, manifest, work / f"out-{backend}", args, common))
+    print(f"# ovoz train: base {base}, {args.steps} steps of batch {args.batch}, corpus {manifest} "
+          f"({args.repeat} x the clips in {common.CLIPS}), 4-bit {'on' if args.load_in_4bit else 'off'}, "
+          f"compile_layers {args.compile_layers}, per_layer_embeddings {args.per_layer_embeddings}")
+    print(f"# {common.machine()}")
+    print(common.table(rows, ["backend", "steady s/step", "samples/s", "first step s", "peak GiB", "loss first",
+                              "loss last", "adapter parts", "stock PEFT loads"]))
+    return 0 if all(row["stock PEFT loads"] in ("yes", "not checked") for row in rows) else 1
+
+
+def write_corpus(path: Path, clips: Path, repeat: int) -> Path:
+    rows = [json.loads(line) for line in (clips / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    with path.open("w", encoding="utf-8") as out:
+        for _ in range(repeat):
+            for row in rows:
+                out.write(json.dumps({"audio": str((clips / row["path"]).resolve()), "text": row["text"]},
+                                     ensure_ascii=False) + "\n")
+    return path
+
+
+def run_backend(backend: str, base: Path, manifest: Path, output: Path, args: argparse.Namespace, common) -> dict:
+    import ovoz.train.trainer as trainer_module
+    from ovoz.train import resolve_config, train
+
+    times: list[float] = []
+    make = trainer_module.make_trainer_class
+
+    def timed_trainer_class():  # the trainer with a callback that stamps every optimizer step
+        from transformers import TrainerCallback
+
+        trainer_class, epoch_limit = make()
+
+        class StepClock(TrainerCallback):
+            def on_step_end(self, *unused, **kwargs):
+                common.sync()
+                times.append(time.perf_counter())
+
+        class Timed(trainer_class):
+            def __init__(self, *a, **k):
+                super().__init__(*a, **k)
+                self.add_callback(StepClock())
+
+        return Timed, epoch_limit
+
+    trainer_module.make_trainer_class = timed_trainer_class
+    config = resolve_config(overrides={
+        "base": str(base), "data": str(manifest), "output_dir": str(output), "max_steps": args.steps,
+        "backend": backend, "load_in_4bit": args.load_in_4bit, "compile_layers": args.compile_layers,
+        "per_layer_embeddings": args.per_layer_embeddings, "batch_size": args.batch, "report_to": ["none"],
+        "save_steps": max(1, args.steps // 2), "logging_steps": 1, "local_files_only": True,
+        "progress_bar": False, "device": common.DEVICE,
+    })
+    common.reset_peak()
+    started = time.perf_counter()
+    try:
+        result = train(config)
+    finally:
+        trainer_module.make_trainer_class = make
+    steps = [b - a for a, b in zip([started, *times], times)]
+    steady = statistics.median(steps[len(steps) // 2:]) if len(steps) > 1 else float("nan")
+    losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
+    return {"backend": backend, "steady s/step": round(steady, 3), "samples/s": round(args.batch / steady, 2),
+            "first step s": round(steps[0], 1) if steps else "", "peak GiB": common.peak_gib(),
+            "loss first": round(losses[0], 3) if losses else "", "loss last": round(losses[-1], 3) if losses else "",
+            "adapter parts": adapter_parts(output),
+            "stock PEFT loads": "not checked" if args.skip_load_check else stock_peft_loads(base, output)}
+
+
+def adapter_parts(folder: Path) -> str:
+    from ovoz.adapter import inspect_adapter
+
+    return inspect_adapter(folder).summary()
+
+
+def stock_peft_loads(base: Path, adapter: Path) -> str:
+    """Stock PEFT (no ovoz code) attaches the saved adapter to the base and every LoRA weight lands somewhere."""
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import Gemma4ForConditionalGeneration
+
+    try:
+        model = Gemma4ForConditionalGeneration.from_pretrained(base, dtype=torch.bfloat16, device_map="cpu")
+        model = PeftModel.from_pretrained(model, str(adapter))
+        saved = load_file(str(adapter / "adapter_model.safetensors"))
+        loaded = {name for name, _ in model.named_parameters() if "lora_" in name}
+        return "yes" if len(loaded) == len(saved) else f"no ({len(loaded)} of {len(saved)} LoRA tensors)"
+    except Exception as error:  # the benchmark reports it rather than stopping
+        return f"no ({type(error).__name__}: {str(error)[:80]})"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

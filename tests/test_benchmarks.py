@@ -1,0 +1,31 @@
+"""The training benchmarks' code paths run (tiny model, CPU); the figures themselves come from the GPU box."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run(script: str, *args: str, tmp_path: Path) -> str:
+    env = {**os.environ, "OVOZ_BENCH_SMOKE": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke", *args], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_train_step_variants(tmp_path):
+    out = run("train_step.py", "--variants", "plain,ovoz+ckpt,ovoz+ple,ovoz+nocut", tmp_path=tmp_path)
+    assert "# losses agree: True" in out
+    for name in ("plain", "ovoz+ckpt", "ovoz+ple", "ovoz+nocut"):
+        assert f"| {name} " in out
+
+
+def test_train_run_trains_and_stock_peft_loads_the_adapter(tmp_path):
+    out = run("train_run.py", "--compile-layers", "off", "--work", str(tmp_path / "work"), tmp_path=tmp_path)
+    row = next(line for line in out.splitlines() if line.startswith("| transformers"))
+    assert "audio tower" in row and row.rstrip(" |").endswith("yes")
