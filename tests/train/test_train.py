@@ -156,3 +156,27 @@ def test_backend_choice_on_the_cpu():
     assert resolve_backend("auto", "cpu") == "transformers"
     with pytest.raises(ConfigError, match="CUDA"):
         resolve_backend("unsloth", "cpu")
+
+
+@pytest.mark.parametrize("compile_layers", ["off", pytest.param("on", marks=pytest.mark.slow)])
+def test_run_with_the_per_layer_table_on_the_cpu_and_compiled_layers_matches_the_plain_run(
+        tiny_model_dir, uz_speech, tmp_path, monkeypatch, compile_layers):
+    """The GPU defaults (table on the CPU, compiled layers, checkpointing) through the whole trainer: same losses,
+    evaluation and saving work. The text layers compile with aot_eager here: inductor takes minutes on a CPU, and
+    aot_eager's dynamic-shape backward of the audio layer fails on a view (inductor's does not: the GPU run of
+    benchmarks/train_run.py compiled both towers over clips of changing length)."""
+    import ovoz.train.compiled as compiled
+    from ovoz.train import train
+
+    monkeypatch.setattr(compiled, "LAYER_CLASSES", ("Gemma4TextDecoderLayer",))
+    real_compile = compiled.compile_layers
+    monkeypatch.setattr(compiled, "compile_layers", lambda model, **kw: real_compile(model, backend="aot_eager"))
+    common = dict(max_steps=2, learning_rate=5e-3, eval_data=str(uz_speech["dev"]), eval_limit=2, eval_steps=2)
+    plain = train(tiny_config(tiny_model_dir, uz_speech["train"], tmp_path / "a", **common))
+    gpu_like = train(tiny_config(tiny_model_dir, uz_speech["train"], tmp_path / "b", per_layer_embeddings="cpu",
+                                 compile_layers=compile_layers, gradient_checkpointing=True, **common))
+    for step, loss in losses(plain).items():
+        assert losses(gpu_like)[step] == pytest.approx(loss, rel=1e-4), step
+    assert gpu_like.evaluation and gpu_like.evaluation[-1]["eval_wer"] == pytest.approx(
+        plain.evaluation[-1]["eval_wer"])
+    assert (tmp_path / "b" / "adapter_model.safetensors").exists()
