@@ -9,24 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from train_helpers import lora_model_and_processor
 
 
 @pytest.fixture(scope="module")
 def setup(tiny_model_dir):
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import Gemma4ForConditionalGeneration
-
-    from ovoz.adapter import target_regex
-    from ovoz.processor import load_processor
     from ovoz.train.collator import AudioCollator
 
-    torch.manual_seed(0)
-    processor = load_processor(tiny_model_dir)
-    model = Gemma4ForConditionalGeneration.from_pretrained(tiny_model_dir, dtype=torch.float32)
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=target_regex(),
-                                             init_lora_weights=False))
-    model.train()
+    model, processor = lora_model_and_processor(tiny_model_dir)
     rng = np.random.default_rng(3)
     examples = [{"audio": rng.standard_normal(n).astype(np.float32) * 0.1, "text": text}
                 for n, text in zip((16_000, 24_000), ("Salom", "Bugun havo yaxshi"))]

@@ -27,3 +27,21 @@ def tiny_config(model_dir: Path, data: Path, output_dir: Path, **changes):
 def losses(result) -> dict[int, float]:
     """Training loss per logged step."""
     return {row["step"]: row["loss"] for row in result.log_history if "loss" in row}
+
+
+def lora_model_and_processor(model_dir: Path):
+    """The tiny base in float32 with a trainable seed-target LoRA (random, non-zero B), and its processor."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Gemma4ForConditionalGeneration
+
+    from ovoz.adapter import target_regex
+    from ovoz.processor import load_processor
+
+    torch.manual_seed(0)
+    processor = load_processor(model_dir)
+    model = Gemma4ForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=target_regex(),
+                                             init_lora_weights=False))
+    model.train()
+    return model, processor
