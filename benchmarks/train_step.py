@@ -125,9 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     import contextlib
 
     from ovoz.fused import FusedKernels
-    from ovoz.train.compiled import compile_layers, uncompile_layers
-
     from ovoz.kv_shared import KVSharedLayersOnLastPositions
+    from ovoz.train.compiled import compile_layers, uncompile_layers
     from ovoz.train.memory import per_layer_embeddings_back, per_layer_embeddings_on_cpu
 
     steps = {"plain": plain_step, "ovoz": ovoz_step}

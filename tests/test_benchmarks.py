@@ -13,7 +13,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 def run(script: str, *args: str, tmp_path: Path) -> str:
     env = {**os.environ, "OVOZ_BENCH_SMOKE": "1", "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke", *args], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 

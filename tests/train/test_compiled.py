@@ -61,7 +61,7 @@ def test_compiled_layers_give_the_eager_loss_and_gradients(setup, checkpointing)
 
 
 def test_compile_setting(monkeypatch):
-    import ovoz.train.compiled as compiled
+    from ovoz.train import compiled
     from ovoz.errors import DependencyError
     from ovoz.train.model import use_compiled_layers
 
