@@ -61,8 +61,8 @@ def test_compiled_layers_give_the_eager_loss_and_gradients(setup, checkpointing)
 
 
 def test_compile_setting(monkeypatch):
-    from ovoz.train import compiled
     from ovoz.errors import DependencyError
+    from ovoz.train import compiled
     from ovoz.train.model import use_compiled_layers
 
     assert not use_compiled_layers("auto", "cpu")  # auto compiles for CUDA only
