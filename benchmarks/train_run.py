@@ -11,6 +11,9 @@ times, so batches mix clip lengths as a real corpus does. Each backend trains ``
 
 Prints, per backend: steady step time (median of the second half of the steps, so compilation is excluded),
 samples/s, the time of the first step, peak GPU memory, the first and last logged loss, and the adapter's parts.
+A second table splits the steady step (medians, with a device sync at each of the trainer's callbacks): fetching
+and collating the batch plus logging and saving (between one step's end and the next one's start), forward +
+backward + gradient clipping, and the optimizer step.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--no-4bit", dest="load_in_4bit", action="store_false")
     parser.add_argument("--compile-layers", default="auto", choices=("auto", "on", "off"))
+    parser.add_argument("--logging-steps", type=int, default=10, help="log (and read back) the loss every N steps")
     parser.add_argument("--per-layer-embeddings", default="auto", choices=("auto", "gpu", "cpu"))
     parser.add_argument("--skip-load-check", action="store_true",
                         help="do not load the adapter with stock PEFT afterwards (slow for a full-size base)")
@@ -69,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {common.machine()}")
     print(common.table(rows, ["backend", "steady s/step", "samples/s", "first step s", "peak GiB", "loss first",
                               "loss last", "adapter parts", "stock PEFT loads"]))
+    print(common.table(rows, ["backend", "data+log s", "fwd+bwd+clip s", "optimizer s"]))
     return 0 if all(row["stock PEFT loads"] in ("yes", "not checked") for row in rows) else 1
 
 
@@ -86,18 +91,30 @@ def run_backend(backend: str, base: Path, manifest: Path, output: Path, args: ar
     import ovoz.train.trainer as trainer_module
     from ovoz.train import resolve_config, train
 
-    times: list[float] = []
+    stamps: dict[str, list[float]] = {"begin": [], "pre_optimizer": [], "optimizer": [], "end": []}
     make = trainer_module.make_trainer_class
 
-    def timed_trainer_class():  # the trainer with a callback that stamps every optimizer step
+    def stamp(name: str) -> None:
+        common.sync()
+        stamps[name].append(time.perf_counter())
+
+    def timed_trainer_class():  # the trainer with a callback that stamps every phase of every optimizer step
         from transformers import TrainerCallback
 
         trainer_class, epoch_limit = make()
 
         class StepClock(TrainerCallback):
+            def on_step_begin(self, *unused, **kwargs):
+                stamp("begin")
+
+            def on_pre_optimizer_step(self, *unused, **kwargs):
+                stamp("pre_optimizer")
+
+            def on_optimizer_step(self, *unused, **kwargs):
+                stamp("optimizer")
+
             def on_step_end(self, *unused, **kwargs):
-                common.sync()
-                times.append(time.perf_counter())
+                stamp("end")
 
         class Timed(trainer_class):
             def __init__(self, *a, **k):
@@ -111,7 +128,7 @@ def run_backend(backend: str, base: Path, manifest: Path, output: Path, args: ar
         "base": str(base), "data": str(manifest), "output_dir": str(output), "max_steps": args.steps,
         "backend": backend, "load_in_4bit": args.load_in_4bit, "compile_layers": args.compile_layers,
         "per_layer_embeddings": args.per_layer_embeddings, "batch_size": args.batch, "report_to": ["none"],
-        "save_steps": max(1, args.steps // 2), "logging_steps": 1, "local_files_only": True,
+        "save_steps": max(1, args.steps // 2), "logging_steps": args.logging_steps, "local_files_only": True,
         "progress_bar": False, "device": common.DEVICE,
     })
     common.reset_peak()
@@ -120,10 +137,19 @@ def run_backend(backend: str, base: Path, manifest: Path, output: Path, args: ar
         result = train(config)
     finally:
         trainer_module.make_trainer_class = make
-    steps = [b - a for a, b in zip([started, *times], times)]
-    steady = statistics.median(steps[len(steps) // 2:]) if len(steps) > 1 else float("nan")
+    ends = stamps["end"]
+    steps = [b - a for a, b in zip([started, *ends], ends)]
+    half = len(steps) // 2
+    steady = statistics.median(steps[half:]) if len(steps) > 1 else float("nan")
+
+    def phase(start: str, stop: str, offset: int = 0) -> float | str:
+        spans = [b - a for a, b in zip(stamps[start], stamps[stop][offset:])][max(0, half - offset):]
+        return round(statistics.median(spans), 3) if spans else ""
+
     losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
     return {"backend": backend, "steady s/step": round(steady, 3), "samples/s": round(args.batch / steady, 2),
+            "data+log s": phase("end", "begin", offset=1), "fwd+bwd+clip s": phase("begin", "pre_optimizer"),
+            "optimizer s": phase("pre_optimizer", "optimizer"),
             "first step s": round(steps[0], 1) if steps else "", "peak GiB": common.peak_gib(),
             "loss first": round(losses[0], 3) if losses else "", "loss last": round(losses[-1], 3) if losses else "",
             "adapter parts": adapter_parts(output),
