@@ -180,3 +180,14 @@ def test_run_with_the_per_layer_table_on_the_cpu_and_compiled_layers_matches_the
     assert gpu_like.evaluation and gpu_like.evaluation[-1]["eval_wer"] == pytest.approx(
         plain.evaluation[-1]["eval_wer"])
     assert (tmp_path / "b" / "adapter_model.safetensors").exists()
+
+
+def test_run_with_a_dataloader_worker_trains_and_saves(tiny_model_dir, uz_speech, tmp_path):
+    """Examples built in a worker process: their counts stay there; the run must still finish and save."""
+    from ovoz.train import train
+
+    result = train(tiny_config(tiny_model_dir, uz_speech["train"], tmp_path / "out", dataloader_workers=1))
+    assert result.global_step == 2
+    assert (tmp_path / "out" / "adapter_model.safetensors").exists()
+    report = json.loads((tmp_path / "out" / "data_report.json").read_text())
+    assert report["n_examples"] is None and report["dropped"] is None  # not counted, rather than a wrong 0

@@ -105,7 +105,9 @@ class TrainConfig:
     logging_steps: int = _f(10, "log the loss every N steps")
     report_to: list[str] = _f(["tensorboard"], "loggers: tensorboard, none, ...")
     progress_bar: bool = _f(True, "show a progress bar in the terminal")
-    dataloader_workers: int = _f(0, "audio-decoding worker processes")
+    dataloader_workers: int = _f(0, "processes that decode audio and collate batches (0 = the training process; "
+                                       "a manifest is one stream, so one worker does the work; drop counts are "
+                                       "then only logged)")
     resume: bool = _f(False, "continue from the newest checkpoint in output_dir")
 
     def __post_init__(self) -> None:

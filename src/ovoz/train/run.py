@@ -174,19 +174,28 @@ def train(config: TrainConfig) -> TrainResult:
     if eval_clips is not None and (not trainer.ovoz_eval_history
                                    or trainer.ovoz_eval_history[-1]["step"] != trainer.state.global_step):
         trainer.evaluate()
-    if stats.n_examples == 0 and not config.resume:
+    # With dataloader workers the examples are built in worker processes: their counts never reach this one (each
+    # dropped example is still logged there). Only the steps trained tell whether any example was built.
+    counted = config.dataloader_workers == 0
+    built = stats.n_examples > 0 if counted else trainer.state.global_step > 0
+    if not built and not config.resume:
         raise ManifestError(f"{config.data}: no example could be built (every row was dropped; see the warnings).")
-    logger.info("training data: %s", stats.describe())
+    if counted:
+        logger.info("training data: %s", stats.describe())
+    else:
+        logger.info("training data: examples were built in %d dataloader workers; their drops are in the log "
+                    "above, not counted in %s", config.dataloader_workers, DATA_REPORT_NAME)
     trainer.save_model(str(output_dir))
     data = {
         "n_rows_read": read_report.n_rows if n_rows is not None else None,
         "n_bad_rows": read_report.n_skipped if n_rows is not None else None,
-        **{key: value for key, value in stats.to_dict().items() if key != "rejects"},
-        "hours": stats.audio_s / 3600,
+        **{key: value if counted else None for key, value in stats.to_dict().items() if key != "rejects"},
+        "hours": stats.audio_s / 3600 if counted else None,
     }
     if trainer.is_world_process_zero():
         normalize_saved_adapter(output_dir, config)
-        report = {**data, "bad_rows": [vars(error) for error in read_report.skipped], "dropped": stats.rejects}
+        report = {**data, "bad_rows": [vars(error) for error in read_report.skipped],
+                  "dropped": stats.rejects if counted else None}
         (output_dir / DATA_REPORT_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         training = {"steps": trainer.state.global_step, "train_loss": output.training_loss,
                     "device": device, "processes": world_size, "backend": loaded.backend}
