@@ -96,3 +96,35 @@ def test_layers_run_eagerly_without_gradients(setup):
         uncompile_layers(model)
     torch.testing.assert_close(logits, expected)
     assert frames == 0
+
+
+def test_gpus_older_than_volta_are_not_compiled_for(monkeypatch):
+    import importlib.util
+
+    import torch
+
+    from ovoz.train import compiled
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # Triton "installed"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (6, 1))
+    assert not compiled.available("cuda")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 9))
+    assert compiled.available("cuda:0")
+
+
+def test_fall_back_lets_a_failing_graph_run_eagerly(setup):
+    import torch
+
+    from ovoz.train.compiled import compile_layers, uncompile_layers
+
+    model, _ = setup
+    with torch._dynamo.config.patch(suppress_errors=False):
+        try:
+            compile_layers(model, backend="aot_eager")
+            assert not torch._dynamo.config.suppress_errors
+            uncompile_layers(model)
+            compile_layers(model, backend="aot_eager", fall_back=True)
+            assert torch._dynamo.config.suppress_errors
+        finally:
+            uncompile_layers(model)

@@ -34,22 +34,34 @@ RECOMPILE_LIMIT = 64
 """Dynamo's per-code-object cache (8 by default) must hold every layer variant and dynamic-shape graph."""
 
 
+MIN_CAPABILITY = (7, 0)
+"""Triton generates code for Volta (compute capability 7.0) and newer GPUs only."""
+
+
 def available(device: str) -> bool:
-    """Compiling for a CUDA device needs Triton (inductor's GPU code generator)."""
+    """Compiling for a CUDA device needs Triton (inductor's GPU code generator) and a GPU it supports."""
     import importlib.util
 
-    return device.startswith("cuda") and importlib.util.find_spec("triton") is not None
+    if not device.startswith("cuda") or importlib.util.find_spec("triton") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.get_device_capability(device) >= MIN_CAPABILITY
 
 
-def compile_layers(model: Any, *, backend: str = "inductor", dynamic: bool | None = None) -> int:
+def compile_layers(model: Any, *, backend: str = "inductor", dynamic: bool | None = None,
+                   fall_back: bool = False) -> int:
     """Run every decoder/conformer layer of ``model`` through one compiled function per layer class.
 
     Returns the number of layers. Idempotent: layers already compiled are left alone. :func:`uncompile_layers`
-    undoes it.
+    undoes it. ``fall_back``: a graph that fails to compile runs eagerly, with dynamo's warning, instead of
+    stopping the run (sets dynamo's process-wide ``suppress_errors``; ``compile_layers: auto`` uses it).
     """
     import torch
 
     _raise_recompile_limit(torch)
+    if fall_back:
+        torch._dynamo.config.suppress_errors = True
     compiled: dict[type, Any] = {}
     count = 0
     for module in model.modules():

@@ -94,7 +94,7 @@ def load_for_training(config: Any, device: str) -> TrainModel:
         if use_compiled_layers(config.compile_layers, device):
             from .compiled import compile_layers
 
-            compiled = compile_layers(model)
+            compiled = compile_layers(model, fall_back=config.compile_layers == "auto")
     from ..processor import load_processor
 
     processor = load_processor(base_folder)
@@ -110,8 +110,8 @@ def use_compiled_layers(setting: str, device: str) -> bool:
     from .compiled import available
 
     if setting == "on" and device.startswith("cuda") and not available(device):
-        raise DependencyError("compile_layers=on needs Triton for CUDA (it comes with PyTorch's CUDA wheels); "
-                              "pass --compile-layers off.")
+        raise DependencyError("compile_layers=on needs Triton for CUDA (it comes with PyTorch's CUDA wheels) and a "
+                              "GPU of compute capability 7.0 or newer; pass --compile-layers off.")
     return setting == "on" or (setting == "auto" and available(device))
 
 
