@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile-layers", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--logging-steps", type=int, default=10, help="log (and read back) the loss every N steps")
     parser.add_argument("--per-layer-embeddings", default="auto", choices=("auto", "gpu", "cpu"))
+    parser.add_argument("--device-features", default="auto", choices=("auto", "on", "off"))
+    parser.add_argument("--dataloader-workers", type=int, default=0)
     parser.add_argument("--skip-load-check", action="store_true",
                         help="do not load the adapter with stock PEFT afterwards (slow for a full-size base)")
     parser.add_argument("--work", type=Path, default=None, help="folder for corpus and outputs (default: temp)")
@@ -69,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(run_backend(backend, base, manifest, work / f"out-{backend}", args, common))
     print(f"# ovoz train: base {base}, {args.steps} steps of batch {args.batch}, corpus {manifest} "
           f"({args.repeat} x the clips in {common.CLIPS}), 4-bit {'on' if args.load_in_4bit else 'off'}, "
-          f"compile_layers {args.compile_layers}, per_layer_embeddings {args.per_layer_embeddings}")
+          f"compile_layers {args.compile_layers}, per_layer_embeddings {args.per_layer_embeddings}, "
+          f"device_features {args.device_features}, dataloader_workers {args.dataloader_workers}")
     print(f"# {common.machine()}")
     print(common.table(rows, ["backend", "steady s/step", "samples/s", "first step s", "peak GiB", "loss first",
                               "loss last", "adapter parts", "stock PEFT loads"]))
@@ -127,7 +130,8 @@ def run_backend(backend: str, base: Path, manifest: Path, output: Path, args: ar
     config = resolve_config(overrides={
         "base": str(base), "data": str(manifest), "output_dir": str(output), "max_steps": args.steps,
         "backend": backend, "load_in_4bit": args.load_in_4bit, "compile_layers": args.compile_layers,
-        "per_layer_embeddings": args.per_layer_embeddings, "batch_size": args.batch, "report_to": ["none"],
+        "per_layer_embeddings": args.per_layer_embeddings, "device_features": args.device_features,
+        "dataloader_workers": args.dataloader_workers, "batch_size": args.batch, "report_to": ["none"],
         "save_steps": max(1, args.steps // 2), "logging_steps": args.logging_steps, "local_files_only": True,
         "progress_bar": False, "device": common.DEVICE,
     })

@@ -51,8 +51,8 @@ def audio_token_counts(mask: np.ndarray) -> list[int]:
     return counts
 
 
-def log_mel(extractor: Any, clips: Sequence[np.ndarray], device: Any) -> tuple[Any, Any]:
-    """Features and frame mask of a batch, as ``Gemma4AudioFeatureExtractor`` makes them: ([b, T, mels], [b, T])."""
+def pad_waveforms(clips: Sequence[np.ndarray]) -> tuple[Any, np.ndarray]:
+    """The batch's waveforms right-padded to a common width (a multiple of 128 samples), on the CPU, and lengths."""
     import torch
 
     lengths = np.array([len(clip) for clip in clips])
@@ -61,7 +61,27 @@ def log_mel(extractor: Any, clips: Sequence[np.ndarray], device: Any) -> tuple[A
     waveform = torch.zeros(len(clips), width, dtype=torch.float32)
     for row, clip in enumerate(clips):
         waveform[row, : len(clip)] = torch.from_numpy(np.asarray(clip, dtype=np.float32))
-    waveform = waveform.to(device, non_blocking=True)
+    return waveform, lengths
+
+
+def frame_mask(extractor: Any, lengths: np.ndarray, width: int) -> np.ndarray:
+    """[b, frames]: the valid frames of waveforms of ``lengths`` samples padded to ``width`` (no STFT needed)."""
+    frame_length, hop = extractor.frame_length, extractor.hop_length
+    n_frames = (width + frame_length // 2 - (frame_length + 1)) // hop + 1  # what ``log_mel``'s unfold makes
+    return _frame_mask(np.asarray(lengths), max(n_frames, 0), frame_length, hop)
+
+
+def log_mel(extractor: Any, clips: Sequence[np.ndarray], device: Any) -> tuple[Any, Any]:
+    """Features and frame mask of a batch, as ``Gemma4AudioFeatureExtractor`` makes them: ([b, T, mels], [b, T])."""
+    waveform, lengths = pad_waveforms(clips)
+    return log_mel_of_padded(extractor, waveform.to(device, non_blocking=True), lengths)
+
+
+def log_mel_of_padded(extractor: Any, waveform: Any, lengths: np.ndarray) -> tuple[Any, Any]:
+    """:func:`log_mel` of waveforms already padded by :func:`pad_waveforms`, on the waveforms' device."""
+    import torch
+
+    device = waveform.device
     if extractor.input_scale_factor != 1.0:
         waveform = waveform * extractor.input_scale_factor
     frame_length, hop = extractor.frame_length, extractor.hop_length
@@ -83,39 +103,65 @@ def log_mel(extractor: Any, clips: Sequence[np.ndarray], device: Any) -> tuple[A
         mel = mel - torch.as_tensor(extractor.per_bin_mean, dtype=torch.float64, device=device)
     if extractor.per_bin_stddev is not None:
         mel = mel / torch.as_tensor(extractor.per_bin_stddev, dtype=torch.float64, device=device)
-    mask = _frame_mask(lengths, mel.shape[1], frame_length, hop)
+    mask = _frame_mask(np.asarray(lengths), mel.shape[1], frame_length, hop)
     mask_t = torch.from_numpy(mask).to(device)
     features = mel.float() * mask_t[..., None]
     return features, mask_t
 
 
-def prepare_inputs_torch(processor: Any, clips: Sequence[np.ndarray], system: str, user: str, device: Any) -> dict:
-    """``prepare_inputs`` (same keys and values as the processor's output), with the features made on ``device``."""
-    import torch
-
-    extractor = processor.feature_extractor
-    features, mask = log_mel(extractor, clips, device)
-    counts = audio_token_counts(mask.cpu().numpy())
-    prompt = render_prompt(system, user)
+def expand_audio_placeholder(processor: Any, prompt: str, counts: Sequence[int]) -> list[str]:
+    """One prompt per clip with its audio placeholder expanded to ``<|audio>`` + N x ``<|audio|>`` + ``<audio|>``."""
     if prompt.count(processor.audio_token) != 1:
         raise ValueError("the prompt must hold exactly one audio placeholder")
-    texts = [
+    return [
         prompt.replace(processor.audio_token, f"{processor.boa_token}{processor.audio_token * n}{processor.eoa_token}")
         for n in counts
     ]
-    tokenizer = processor.tokenizer
-    encoded = tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
-    ids = encoded["input_ids"]
+
+
+def modality_ids(processor: Any, ids: Any) -> Any:
+    """``mm_token_type_ids`` as the processor makes them: 3 for audio placeholders (1 image, 2 video), else 0."""
+    import torch
+
     types = torch.zeros_like(ids)
-    types[ids == processor.audio_token_id] = 3  # the processor's modality code for audio
+    types[ids == processor.audio_token_id] = 3
     for name, code in (("image_token_id", 1), ("video_token_id", 2)):
         token_id = getattr(processor, name, None)
         if token_id is not None:
             types[ids == token_id] = code
+    return types
+
+
+WAVEFORMS = "input_waveforms"
+WAVEFORM_LENGTHS = "input_waveform_lengths"
+"""Batch keys of a collator that leaves the log-mel features to the model's device (:func:`with_features`)."""
+
+
+def with_features(extractor: Any, inputs: dict) -> dict:
+    """``inputs`` with padded waveforms (on any device) replaced by their features and mask, computed there."""
+    if WAVEFORMS not in inputs:
+        return inputs
+    inputs = dict(inputs)
+    waveform = inputs.pop(WAVEFORMS)
+    lengths = inputs.pop(WAVEFORM_LENGTHS).cpu().numpy()
+    features, mask = log_mel_of_padded(extractor, waveform.float(), lengths)
+    inputs["input_features"], inputs["input_features_mask"] = features, mask
+    return inputs
+
+
+def prepare_inputs_torch(processor: Any, clips: Sequence[np.ndarray], system: str, user: str, device: Any) -> dict:
+    """``prepare_inputs`` (same keys and values as the processor's output), with the features made on ``device``."""
+    extractor = processor.feature_extractor
+    features, mask = log_mel(extractor, clips, device)
+    counts = audio_token_counts(mask.cpu().numpy())
+    texts = expand_audio_placeholder(processor, render_prompt(system, user), counts)
+    tokenizer = processor.tokenizer
+    encoded = tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=False)
+    ids = encoded["input_ids"]
     return {
         "input_ids": ids,
         "attention_mask": encoded["attention_mask"],
-        "mm_token_type_ids": types,
+        "mm_token_type_ids": modality_ids(processor, ids),
         "input_features": features,
         "input_features_mask": mask,
     }

@@ -75,3 +75,28 @@ def test_loss_on_prompt_keeps_prompt_text_but_masks_padding_and_audio(processor,
         assert decoded.endswith("model\n" + text + "<turn|>")
         assert "You are an assistant that transcribes speech accurately." in decoded
         assert "<|audio|>" not in decoded
+
+
+@pytest.mark.parametrize("loss_on_prompt", [False, True])
+@pytest.mark.parametrize("lengths", [(16_000, 40_000), (16_000, 16_050), (12_345, 7_777, 30_001)])
+def test_device_features_give_the_same_tokens_and_the_processor_s_features(processor, lengths, loss_on_prompt):
+    """The collator that leaves the features to the GPU: same ids, masks, modality ids and labels, and the
+    features computed from its waveforms (``ovoz.features.with_features``) match the processor's."""
+    import torch
+
+    from ovoz.features import WAVEFORM_LENGTHS, WAVEFORMS, with_features
+    from ovoz.train.collator import AudioCollator
+
+    rng = np.random.default_rng(len(lengths))
+    examples = [{"audio": rng.standard_normal(n).astype(np.float32) * 0.1, "text": TEXTS[i % 2]}
+                for i, n in enumerate(lengths)]
+    reference = AudioCollator(processor, loss_on_prompt=loss_on_prompt)(examples)
+    batch = AudioCollator(processor, loss_on_prompt=loss_on_prompt, features_on_device=True)(examples)
+    assert set(batch) == set(reference) - {"input_features", "input_features_mask"} | {WAVEFORMS, WAVEFORM_LENGTHS}
+    for key in ("input_ids", "attention_mask", "mm_token_type_ids", "labels"):
+        assert torch.equal(batch[key], reference[key]), key
+    computed = with_features(processor.feature_extractor, batch)
+    assert WAVEFORMS not in computed and WAVEFORM_LENGTHS not in computed
+    assert torch.equal(computed["input_features_mask"], reference["input_features_mask"])
+    torch.testing.assert_close(computed["input_features"], reference["input_features"], rtol=0, atol=1e-3)
+    assert with_features(processor.feature_extractor, reference) is reference  # processor features: untouched

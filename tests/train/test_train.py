@@ -191,3 +191,32 @@ def test_run_with_a_dataloader_worker_trains_and_saves(tiny_model_dir, uz_speech
     assert (tmp_path / "out" / "adapter_model.safetensors").exists()
     report = json.loads((tmp_path / "out" / "data_report.json").read_text())
     assert report["n_examples"] is None and report["dropped"] is None  # not counted, rather than a wrong 0
+
+
+def test_device_features_train_like_the_processor_s(tiny_model_dir, uz_speech, tmp_path):
+    """device_features=on (the GPU default, here on the CPU): the same run, losses within the features' 1e-3."""
+    from ovoz.train import train
+
+    common = dict(max_steps=2, learning_rate=5e-3, eval_data=str(uz_speech["dev"]), eval_limit=2, eval_steps=2)
+    on_cpu = train(tiny_config(tiny_model_dir, uz_speech["train"], tmp_path / "a", device_features="off", **common))
+    on_device = train(tiny_config(tiny_model_dir, uz_speech["train"], tmp_path / "b", device_features="on",
+                                  **common))
+    for step, loss in losses(on_cpu).items():
+        assert losses(on_device)[step] == pytest.approx(loss, rel=1e-3), step
+    assert on_device.evaluation[-1]["eval_wer"] == pytest.approx(on_cpu.evaluation[-1]["eval_wer"])
+
+
+def test_device_features_setting(tiny_model_dir):
+    from ovoz.processor import load_processor
+    from ovoz.train.run import use_device_features
+
+    processor = load_processor(tiny_model_dir)
+    assert use_device_features("auto", "cuda", processor)
+    assert not use_device_features("auto", "cpu", processor)
+    assert use_device_features("on", "cpu", processor)
+    assert not use_device_features("off", "cuda", processor)
+    processor.feature_extractor.dither = 0.5  # random dither: only the processor adds it
+    try:
+        assert not use_device_features("on", "cuda", processor)
+    finally:
+        processor.feature_extractor.dither = 0.0

@@ -8,6 +8,10 @@ Gemma 4's KV-shared layers run on those positions only (see ``loss.py``).
 Labels: -100 everywhere except the transcript and ``<turn|>`` (default). With ``loss_on_prompt=True`` (the seed
 notebook's behaviour) the prompt text is in the loss too; padding and the audio placeholders (``<|audio>``,
 ``<|audio|>`` x N, ``<audio|>``) are always masked.
+
+With ``features_on_device=True`` the collator leaves the log-mel features out: it returns the padded waveforms
+(``input_waveforms``, ``input_waveform_lengths``) and the trainer computes the features on the GPU
+(:func:`ovoz.features.with_features`, the same arithmetic as the processor's). The token ids are the same.
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ class AudioCollator:
         system: str = SYSTEM_PROMPT,
         user: str = USER_PROMPT,
         loss_on_prompt: bool = False,
+        features_on_device: bool = False,
     ) -> None:
         self.processor = processor
+        self.features_on_device = features_on_device
         self.tokenizer = processor.tokenizer
         self.prompt = render_prompt(system, user)
         self.loss_on_prompt = loss_on_prompt
@@ -60,19 +66,25 @@ class AudioCollator:
         import torch
 
         clips = [np.asarray(example["audio"], dtype=np.float32) for example in examples]
-        prompts = self.processor(
-            text=[self.prompt] * len(examples),
-            audio=clips,
-            sampling_rate=SAMPLE_RATE,
-            return_tensors="pt",
-            padding=True,
-            add_special_tokens=False,  # the prompt starts with <bos>
-        )
+        audio: dict[str, Any]
+        if self.features_on_device:
+            prompt_rows, audio = self._prompts_without_features(clips)
+        else:
+            prompts = self.processor(
+                text=[self.prompt] * len(examples),
+                audio=clips,
+                sampling_rate=SAMPLE_RATE,
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,  # the prompt starts with <bos>
+            )
+            keeps = prompts["attention_mask"].bool()
+            prompt_rows = [(prompts["input_ids"][i][keep].tolist(), prompts["mm_token_type_ids"][i][keep].tolist())
+                           for i, keep in enumerate(keeps)]
+            audio = {"input_features": prompts["input_features"],
+                     "input_features_mask": prompts["input_features_mask"]}
         rows = []
-        for index, example in enumerate(examples):
-            keep = prompts["attention_mask"][index].bool()
-            prompt_ids = prompts["input_ids"][index][keep].tolist()
-            prompt_types = prompts["mm_token_type_ids"][index][keep].tolist()
+        for example, (prompt_ids, prompt_types) in zip(examples, prompt_rows):
             answer = self.answer_ids(example["text"])
             if self.loss_on_prompt:
                 prompt_labels = [IGNORE_INDEX if t in self.masked_ids else t for t in prompt_ids]
@@ -93,6 +105,21 @@ class AudioCollator:
             batch["attention_mask"][index, start:] = 1
             batch["mm_token_type_ids"][index, start:] = torch.tensor(types)
             batch["labels"][index, start:] = torch.tensor(labels)
-        batch["input_features"] = prompts["input_features"]
-        batch["input_features_mask"] = prompts["input_features_mask"]
+        batch.update(audio)
         return batch
+
+    def _prompts_without_features(self, clips: list[Any]) -> tuple[list[tuple[list[int], list[int]]], dict]:
+        """Prompt ids and modality ids per clip, and the padded waveforms: the processor's placeholder count
+        (from the frame mask) without computing the features."""
+        import torch
+
+        from .. import features as F
+
+        waveform, lengths = F.pad_waveforms(clips)
+        counts = F.audio_token_counts(F.frame_mask(self.processor.feature_extractor, lengths, waveform.shape[1]))
+        texts = F.expand_audio_placeholder(self.processor, self.prompt, counts)
+        rows = []
+        for ids in self.tokenizer(texts, add_special_tokens=False).input_ids:
+            ids = list(ids)
+            rows.append((ids, F.modality_ids(self.processor, torch.tensor(ids)).tolist()))
+        return rows, {F.WAVEFORMS: waveform, F.WAVEFORM_LENGTHS: torch.tensor(lengths, dtype=torch.long)}

@@ -91,6 +91,8 @@ class TrainConfig:
     precision: str = _f("auto", "auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32")
     gradient_checkpointing: bool = _f(True, "recompute activations in backward (less memory)")
     compile_layers: str = _f("auto", "torch.compile each decoder layer: auto (on for CUDA with Triton) | on | off")
+    device_features: str = _f("auto", "compute log-mel features on the training device, not in the collator on "
+                                      "the CPU: auto (on for CUDA) | on | off")
     per_layer_embeddings: str = _f("auto", "where E4B's 5 GiB per-layer embedding table lives: auto (cpu when "
                                            "training on a GPU) | gpu | cpu")
     seed: int = _f(3407, "random seed (LoRA init, data order)")
@@ -210,6 +212,7 @@ def validate(c: TrainConfig) -> None:
                  "give a non-negative number")
     _require(c.precision in PRECISIONS, "precision", c.precision, f"choose one of {', '.join(PRECISIONS)}")
     _require(c.compile_layers in SWITCHES, "compile_layers", c.compile_layers, "choose auto, on or off")
+    _require(c.device_features in SWITCHES, "device_features", c.device_features, "choose auto, on or off")
     _require(c.per_layer_embeddings in PLACES, "per_layer_embeddings", c.per_layer_embeddings,
              "choose auto, gpu or cpu")
     _require(isinstance(c.report_to, list) and all(isinstance(x, str) for x in c.report_to), "report_to",

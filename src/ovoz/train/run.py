@@ -59,6 +59,20 @@ def effective_config(config: TrainConfig, device: str) -> TrainConfig:
     return config.replace(**changes) if changes else config
 
 
+def use_device_features(setting: str, device: str, processor: Any) -> bool:
+    """``device_features``: ``auto`` computes the log-mel features on a CUDA device; ``on`` on any device.
+
+    Either way only where :mod:`ovoz.features` reproduces the processor (not with dither).
+    """
+    from ..features import supported
+
+    wanted = setting == "on" or (setting == "auto" and device.startswith("cuda"))
+    if wanted and not supported(processor):
+        logger.info("device_features: this feature extractor's settings (dither) are left to the processor")
+        return False
+    return wanted
+
+
 def plan_steps(config: TrainConfig, n_rows: int | None, world_size: int) -> int:
     """Optimizer steps of the run: ``max_steps``, or enough for ``epochs`` passes over ``n_rows`` examples."""
     if config.max_steps is not None:
@@ -155,7 +169,8 @@ def train(config: TrainConfig) -> TrainResult:
             return load_eval_clips(config, eval_builder)
 
     collator = AudioCollator(loaded.processor, system=config.system_prompt, user=config.user_prompt,
-                             loss_on_prompt=config.loss_on_prompt)
+                             loss_on_prompt=config.loss_on_prompt,
+                             features_on_device=use_device_features(config.device_features, device, loaded.processor))
     args = training_arguments(config, max_steps=max_steps, device=device, bf16=loaded.bf16,
                               has_eval=eval_dataset is not None)
     trainer_class, epoch_limit = make_trainer_class()

@@ -50,6 +50,9 @@ def make_trainer_class() -> type:
 
         def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
+            from ..features import with_features
+
+            inputs = with_features(self.processing_class.feature_extractor, inputs)  # a no-op for processor features
             if self.selective:
                 loss, _ = selective_loss(model, inputs, num_items_in_batch=num_items_in_batch)
             else:  # the model's own loss (e.g. Unsloth's fused cross-entropy)
