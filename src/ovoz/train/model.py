@@ -192,8 +192,8 @@ def _load_unsloth(config: Any, folder: Path, quantize: bool, adapter_folder: Pat
     from unsloth import FastModel  # imported first: Unsloth patches transformers on import
 
     model, _ = FastModel.from_pretrained(
-        model_name=str(folder.resolve()),  # absolute: Unsloth looks a relative "org/name"-like path up online max_seq_length=config.max_seq_length, load_in_4bit=quantize,
-        full_finetuning=False, dtype=None,
+        model_name=str(folder.resolve()),  # absolute: Unsloth looks a relative "org/name"-like path up online
+        max_seq_length=config.max_seq_length, load_in_4bit=quantize, full_finetuning=False, dtype=None,
     )
     if adapter_folder is not None:
         return _attach_adapter(config, model, adapter_folder)
