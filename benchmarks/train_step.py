@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 def legacy_variants(args: argparse.Namespace) -> list[str]:
     """The variant list the flags of the first versions of this script meant."""
     ckpt = "+ckpt" if args.checkpointing else ""
-    names = [] if args.skip_plain or args.base_4bit else [f"plain{ckpt}"]
+    names = [] if args.skip_plain else [f"plain{ckpt}"]  # --base-4bit sets skip_plain
     names.append(f"ovoz{ckpt}")
     if args.fused:
         names.append(f"ovoz{ckpt}+fused")

@@ -23,13 +23,19 @@ def kv_shared_layers(text_model: Any) -> list[Any]:
     return [layer for layer in text_model.layers if getattr(layer.self_attn, "is_kv_shared_layer", False)]
 
 
-def text_model_of(model: Any) -> Any:
-    """The ``Gemma4TextModel`` inside a (DDP-, compile- or PEFT-wrapped) Gemma 4 model."""
+def base_model_of(model: Any) -> Any:
+    """The transformers model (``Gemma4ForConditionalGeneration``) inside DDP, ``torch.compile`` and PEFT wrappers."""
     while hasattr(model, "module"):  # DDP / DataParallel
         model = model.module
     model = getattr(model, "_orig_mod", model)  # torch.compile
     if hasattr(model, "get_base_model"):  # PEFT
         model = model.get_base_model()
+    return model
+
+
+def text_model_of(model: Any) -> Any:
+    """The ``Gemma4TextModel`` inside a (DDP-, compile- or PEFT-wrapped) Gemma 4 model."""
+    model = base_model_of(model)
     core = getattr(model, "model", model)  # Gemma4ForConditionalGeneration -> Gemma4Model
     return getattr(core, "language_model", core)
 

@@ -62,15 +62,16 @@ def compile_layers(model: Any, *, backend: str = "inductor", dynamic: bool | Non
     _raise_recompile_limit(torch)
     if fall_back:
         torch._dynamo.config.suppress_errors = True
-    compiled: dict[type, Any] = {}
+    per_class: dict[type, tuple[Any, Any]] = {}  # the eager forward and its compiled version
     count = 0
     for module in model.modules():
         cls = type(module)
-        if cls.__name__ not in LAYER_CLASSES or getattr(vars(module).get("forward"), "_ovoz_compiled", False):
+        if cls.__name__ not in LAYER_CLASSES or _is_compiled(module):
             continue
-        if cls not in compiled:
-            compiled[cls] = torch.compile(_eager_forward(cls), backend=backend, dynamic=dynamic)
-        module.forward = _layer_forward(module, compiled[cls], checkpoints=_forward_checkpoints(cls))
+        if cls not in per_class:
+            eager = _eager_forward(cls)
+            per_class[cls] = eager, torch.compile(eager, backend=backend, dynamic=dynamic)
+        module.forward = _layer_forward(module, *per_class[cls], checkpoints=_forward_checkpoints(cls))
         count += 1
     logger.info("compiled %d layers (backend %s); the first steps include compilation", count, backend)
     return count
@@ -93,15 +94,17 @@ def _is_checkpointing_wrapper(function: Any) -> bool:
     return code is not None and code.co_name == "forward_with_checkpointing" and hasattr(function, "__wrapped__")
 
 
-def _layer_forward(module: Any, compiled: Any, *, checkpoints: bool) -> Any:
+def _is_compiled(module: Any) -> bool:
+    return getattr(vars(module).get("forward"), "_ovoz_compiled", False)
+
+
+def _layer_forward(module: Any, eager: Any, compiled: Any, *, checkpoints: bool) -> Any:
     """The instance ``forward``: the compiled function while training, checkpointed here where transformers'
     wrapper would; the eager one otherwise (evaluation decodes with a KV cache, which the compiled training
     graphs were never meant for)."""
     from functools import partial
 
     import torch
-
-    eager = _eager_forward(type(module))
 
     def forward(*args: Any, **kwargs: Any) -> Any:
         if not (module.training and torch.is_grad_enabled()):
@@ -118,7 +121,7 @@ def uncompile_layers(model: Any) -> int:
     """Give every compiled layer back its eager ``forward``; returns the count."""
     count = 0
     for module in model.modules():
-        if getattr(vars(module).get("forward"), "_ovoz_compiled", False):
+        if _is_compiled(module):
             del module.forward
             count += 1
     return count

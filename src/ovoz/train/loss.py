@@ -20,17 +20,14 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from ..kv_shared import KVSharedLayersOnLastPositions, text_model_of
+from ..kv_shared import KVSharedLayersOnLastPositions, base_model_of, text_model_of
 
 IGNORE_INDEX = -100
 
 
 def output_head(model: Any) -> Any:
     """The ``lm_head`` of a (PEFT-, DDP- or compile-wrapped) Gemma 4 model."""
-    while hasattr(model, "module"):  # DDP / DataParallel
-        model = model.module
-    model = getattr(model, "_orig_mod", model)  # torch.compile
-    return model.get_output_embeddings()
+    return base_model_of(model).get_output_embeddings()
 
 
 @contextlib.contextmanager

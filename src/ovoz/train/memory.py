@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..kv_shared import text_model_of
+from ..kv_shared import base_model_of, text_model_of
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +102,7 @@ class CPULookup:
 
 def drop_vision_tower(model: Any) -> int:
     """Remove Gemma 4's vision encoder and its projection; returns the parameters removed."""
-    while hasattr(model, "module"):
-        model = model.module
-    if hasattr(model, "get_base_model"):
-        model = model.get_base_model()
+    model = base_model_of(model)
     core = getattr(model, "model", model)
     removed = 0
     for name in ("vision_tower", "embed_vision"):
