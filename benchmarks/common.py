@@ -103,3 +103,16 @@ def table(rows: list[dict], columns: list[str]) -> str:
     lines = [f"| {head} |", "|" + "|".join("-" * (widths[c] + 2) for c in columns) + "|"]
     lines += ["| " + " | ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def print_profile(prof, name: str) -> None:
+    """The top ops of a ``torch.profiler`` run: kernel count and kernel time, then by GPU time and by host time."""
+    from torch.autograd import DeviceType
+
+    averages = prof.key_averages()
+    kernels = [e for e in averages if e.device_type == DeviceType.CUDA]  # CPU ops also report device time
+    kernel_ms = sum(e.self_device_time_total for e in kernels) / 1000
+    n_kernels = sum(e.count for e in kernels)
+    print(f"# one '{name}' step: {n_kernels} kernels, {kernel_ms:.1f} ms of kernel time")
+    print(averages.table(sort_by="cuda_time_total", row_limit=20, max_name_column_width=80))
+    print(averages.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=80))

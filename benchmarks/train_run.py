@@ -41,6 +41,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--per-layer-embeddings", default="auto", choices=("auto", "gpu", "cpu"))
     parser.add_argument("--device-features", default="auto", choices=("auto", "on", "off"))
     parser.add_argument("--dataloader-workers", type=int, default=0)
+    parser.add_argument("--gradient-checkpointing", default="on", choices=("on", "off"))
+    parser.add_argument("--clip-seconds", type=float, default=None,
+                        help="every clip cut or looped to this length (as train_step.py's batches), not the real "
+                             "clips' own lengths")
+    parser.add_argument("--text-tokens", type=int, default=None,
+                        help="transcripts cut to this many characters: tokens of the test folders' byte-level "
+                             "tokenizer (train_step.py uses 40). Whole transcripts give 48-257 such tokens, far "
+                             "more than a real subword tokenizer gives for the same text")
+    parser.add_argument("--profile", action="store_true", help="profile the last step but one: top ops by time")
     parser.add_argument("--skip-load-check", action="store_true",
                         help="do not load the adapter with stock PEFT afterwards (slow for a full-size base)")
     parser.add_argument("--work", type=Path, default=None, help="folder for corpus and outputs (default: temp)")
@@ -65,14 +74,18 @@ def main(argv: list[str] | None = None) -> int:
         base = work / "tiny-model"
         if not (base / "config.json").exists():
             save_model_folder(base, "tiny")
-    manifest = write_corpus(work / "corpus.jsonl", common.CLIPS, args.repeat)
+    manifest = write_corpus(work / "corpus.jsonl", common.CLIPS, args.repeat, args.clip_seconds,
+                            args.text_tokens)
     rows = []
     for backend in args.backends.split(","):
         rows.append(run_backend(backend, base, manifest, work / f"out-{backend}", args, common))
     print(f"# ovoz train: base {base}, {args.steps} steps of batch {args.batch}, corpus {manifest} "
           f"({args.repeat} x the clips in {common.CLIPS}), 4-bit {'on' if args.load_in_4bit else 'off'}, "
           f"compile_layers {args.compile_layers}, per_layer_embeddings {args.per_layer_embeddings}, "
-          f"device_features {args.device_features}, dataloader_workers {args.dataloader_workers}")
+          f"device_features {args.device_features}, dataloader_workers {args.dataloader_workers}, "
+          f"gradient_checkpointing {args.gradient_checkpointing}, "
+          f"clips {'real lengths' if args.clip_seconds is None else f'{args.clip_seconds:g} s'}, "
+          f"transcripts {'whole' if args.text_tokens is None else f'cut to {args.text_tokens} tokens'}")
     print(f"# {common.machine()}")
     print(common.table(rows, ["backend", "steady s/step", "samples/s", "first step s", "peak GiB", "loss first",
                               "loss last", "adapter parts", "stock PEFT loads"]))
@@ -80,13 +93,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(row["stock PEFT loads"] in ("yes", "not checked") for row in rows) else 1
 
 
-def write_corpus(path: Path, clips: Path, repeat: int) -> Path:
+def write_corpus(path: Path, clips: Path, repeat: int, seconds: float | None = None,
+                 chars: int | None = None) -> Path:
+    """``repeat`` copies of the clips' manifest; with ``seconds``, each clip is first cut or looped to that length;
+    with ``chars``, each transcript is cut to that many characters."""
     rows = [json.loads(line) for line in (clips / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    audio = [str((clips / row["path"]).resolve()) for row in rows]
+    if seconds is not None:
+        import numpy as np
+        import soundfile
+
+        import ovoz
+
+        folder = path.parent / f"clips-{seconds:g}s"
+        folder.mkdir(exist_ok=True)
+        for i, row in enumerate(rows):
+            wave = ovoz.load_audio(clips / row["path"])
+            wave = np.tile(wave, int(np.ceil(seconds * 16000 / len(wave))))[: int(seconds * 16000)]
+            audio[i] = str(folder / f"{i:03d}.wav")
+            soundfile.write(audio[i], wave, 16000)
     with path.open("w", encoding="utf-8") as out:
         for _ in range(repeat):
-            for row in rows:
-                out.write(json.dumps({"audio": str((clips / row["path"]).resolve()), "text": row["text"]},
-                                     ensure_ascii=False) + "\n")
+            for file, row in zip(audio, rows):
+                out.write(json.dumps({"audio": file, "text": row["text"][:chars]}, ensure_ascii=False) + "\n")
     return path
 
 
@@ -119,10 +148,28 @@ def run_backend(backend: str, base: Path, manifest: Path, output: Path, args: ar
             def on_step_end(self, *unused, **kwargs):
                 stamp("end")
 
+        class Profiled(StepClock):  # profiles the last step but one (the last one saves the adapter)
+            profiler = None
+
+            def on_step_begin(self, args_, state, *unused, **kwargs):
+                super().on_step_begin()
+                if state.global_step == args.steps - 2:
+                    from torch.profiler import ProfilerActivity, profile
+
+                    self.profiler = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA])
+                    self.profiler.__enter__()
+
+            def on_step_end(self, *unused, **kwargs):
+                super().on_step_end()
+                if self.profiler is not None:
+                    self.profiler.__exit__(None, None, None)
+                    common.print_profile(self.profiler, f"ovoz train ({backend})")
+                    self.profiler = None
+
         class Timed(trainer_class):
             def __init__(self, *a, **k):
                 super().__init__(*a, **k)
-                self.add_callback(StepClock())
+                self.add_callback(Profiled() if args.profile and args.steps > 2 else StepClock())
 
         return Timed, epoch_limit
 
@@ -131,7 +178,8 @@ def run_backend(backend: str, base: Path, manifest: Path, output: Path, args: ar
         "base": str(base), "data": str(manifest), "output_dir": str(output), "max_steps": args.steps,
         "backend": backend, "load_in_4bit": args.load_in_4bit, "compile_layers": args.compile_layers,
         "per_layer_embeddings": args.per_layer_embeddings, "device_features": args.device_features,
-        "dataloader_workers": args.dataloader_workers, "batch_size": args.batch, "report_to": ["none"],
+        "dataloader_workers": args.dataloader_workers,
+        "gradient_checkpointing": args.gradient_checkpointing == "on", "batch_size": args.batch, "report_to": ["none"],
         "save_steps": max(1, args.steps // 2), "logging_steps": args.logging_steps, "local_files_only": True,
         "progress_bar": False, "device": common.DEVICE,
     })

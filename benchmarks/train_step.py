@@ -172,15 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 step()
                 optimizer.zero_grad(set_to_none=True)
                 common.sync()
-        from torch.autograd import DeviceType
-
-        averages = prof.key_averages()
-        kernels = [e for e in averages if e.device_type == DeviceType.CUDA]  # CPU ops also report device time
-        kernel_ms = sum(e.self_device_time_total for e in kernels) / 1000
-        n_kernels = sum(e.count for e in kernels)
-        print(f"# one '{name}' step: {n_kernels} kernels, {kernel_ms:.1f} ms of kernel time")
-        print(averages.table(sort_by="cuda_time_total", row_limit=20, max_name_column_width=80))
-        print(averages.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=80))
+        common.print_profile(prof, name)
     print(f"# train step: batch {args.batch}, {args.seconds:g} s clips, {args.tokens}-token transcripts, "
           f"{batch['input_ids'].shape[1]} tokens per row, {n_trainable / 1e6:.1f} M trainable, "
           f"autocast {'bf16' if autocast else 'off'}, LoRA {'bf16' if args.lora_bf16 else 'float32'}, "

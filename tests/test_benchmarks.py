@@ -29,3 +29,16 @@ def test_train_run_trains_and_stock_peft_loads_the_adapter(tmp_path):
     out = run("train_run.py", "--compile-layers", "off", "--work", str(tmp_path / "work"), tmp_path=tmp_path)
     row = next(line for line in out.splitlines() if line.startswith("| transformers"))
     assert "audio tower" in row and row.rstrip(" |").endswith("yes")
+
+
+def test_train_run_cuts_clips_and_transcripts_to_the_step_benchmarks_shape(tmp_path):
+    import json
+
+    import soundfile
+
+    out = run("train_run.py", "--compile-layers", "off", "--gradient-checkpointing", "off", "--clip-seconds", "3",
+              "--text-tokens", "40", "--skip-load-check", "--work", str(tmp_path / "work"), tmp_path=tmp_path)
+    assert "gradient_checkpointing off, clips 3 s, transcripts cut to 40 tokens" in out
+    rows = [json.loads(line) for line in (tmp_path / "work" / "corpus.jsonl").read_text().splitlines()]
+    assert rows and all(len(row["text"]) <= 40 for row in rows) and any(len(row["text"]) == 40 for row in rows)
+    assert {soundfile.info(row["audio"]).duration for row in rows} == {3.0}
