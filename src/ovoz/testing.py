@@ -231,5 +231,6 @@ def save_adapter(
         if "embedder" in parts:
             names += EMBEDDER_TARGETS
         saved["target_modules"] = sorted(names)
+        saved["task_type"] = "CAUSAL_LM"  # as Unsloth's get_peft_model writes it
         config_file.write_text(json.dumps(saved, indent=2), encoding="utf-8")
     return adapter_folder

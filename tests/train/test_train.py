@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -147,6 +148,7 @@ def test_continue_training_an_existing_unsloth_style_adapter(tiny_model_dir, uns
     assert after.modules == before.modules and after.rank == before.rank
     saved = json.loads((tmp_path / "out" / "adapter_config.json").read_text(encoding="utf-8"))
     assert isinstance(saved["target_modules"], str)  # a regex stock PEFT accepts
+    assert saved["task_type"] is None  # as the transformers backend writes a new adapter (Unsloth: CAUSAL_LM)
 
 
 def test_backend_choice_on_the_cpu():
@@ -156,6 +158,39 @@ def test_backend_choice_on_the_cpu():
     assert resolve_backend("auto", "cpu") == "transformers"
     with pytest.raises(ConfigError, match="CUDA"):
         resolve_backend("unsloth", "cpu")
+
+
+@pytest.mark.parametrize(("setting", "exported", "expected"), [
+    ("auto", None, "1"), ("off", None, "1"), ("on", None, None), ("auto", "0", "0"), ("on", "1", "1"),
+])
+def test_compile_layers_reaches_unsloth_through_its_environment_variable(monkeypatch, setting, exported, expected):
+    import sys
+
+    from ovoz.train.model import UNSLOTH_COMPILE_ENV, set_unsloth_compile
+
+    monkeypatch.delitem(sys.modules, "unsloth", raising=False)
+    monkeypatch.setenv(UNSLOTH_COMPILE_ENV, "recorded, so that monkeypatch restores the variable afterwards")
+    if exported is None:
+        monkeypatch.delenv(UNSLOTH_COMPILE_ENV)
+    else:
+        monkeypatch.setenv(UNSLOTH_COMPILE_ENV, exported)
+    set_unsloth_compile(setting)
+    assert os.environ.get(UNSLOTH_COMPILE_ENV) == expected
+
+
+def test_compile_layers_cannot_reach_an_unsloth_imported_earlier(monkeypatch, caplog):
+    import sys
+    import types
+
+    from ovoz.train.model import UNSLOTH_COMPILE_ENV, set_unsloth_compile
+
+    monkeypatch.setenv(UNSLOTH_COMPILE_ENV, "recorded")
+    monkeypatch.delenv(UNSLOTH_COMPILE_ENV)
+    monkeypatch.setitem(sys.modules, "unsloth", types.ModuleType("unsloth"))
+    with caplog.at_level("WARNING", logger="ovoz.train.model"):
+        set_unsloth_compile("auto")
+    assert UNSLOTH_COMPILE_ENV not in os.environ
+    assert f"Export {UNSLOTH_COMPILE_ENV}=1" in caplog.text
 
 
 @pytest.mark.parametrize("compile_layers", ["off", pytest.param("on", marks=pytest.mark.slow)])

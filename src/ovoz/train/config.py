@@ -90,7 +90,9 @@ class TrainConfig:
     max_grad_norm: float = _f(1.0, "gradient clipping norm")
     precision: str = _f("auto", "auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32")
     gradient_checkpointing: bool = _f(True, "recompute activations in backward (less memory)")
-    compile_layers: str = _f("auto", "torch.compile each decoder layer: auto (on for CUDA with Triton) | on | off")
+    compile_layers: str = _f("auto", "torch.compile each decoder layer: auto (on for CUDA with Triton) | on | off; "
+                                     "on the unsloth backend, 'on' keeps Unsloth's own compilation, auto and off "
+                                     "disable it")
     device_features: str = _f("auto", "compute log-mel features on the training device, not in the collator on "
                                       "the CPU: auto (on for CUDA) | on | off")
     per_layer_embeddings: str = _f("auto", "where E4B's 5 GiB per-layer embedding table lives: auto (cpu when "

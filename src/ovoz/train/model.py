@@ -187,8 +187,36 @@ def _attach_adapter(config: Any, model: Any, adapter_folder: Path | None) -> Any
     return PeftModel.from_pretrained(model, str(adapter_folder), config=saved, is_trainable=True)
 
 
+UNSLOTH_COMPILE_ENV = "UNSLOTH_COMPILE_DISABLE"
+
+
+def set_unsloth_compile(setting: str) -> None:
+    """Apply ``compile_layers`` to the Unsloth backend, through the variable Unsloth reads when it is imported.
+
+    ``auto`` and ``off`` set ``UNSLOTH_COMPILE_DISABLE=1``; ``on`` leaves Unsloth's own ``torch.compile`` on. On
+    the GPU box (H200, Unsloth 2026.10.9) the first step with Unsloth's compilation had not finished after 280 s,
+    even on the tiny test model; with it disabled, the whole 6-step run took 73 s. A value the user exported wins.
+    """
+    import os
+    import sys
+
+    if UNSLOTH_COMPILE_ENV in os.environ:
+        logger.info("Unsloth: %s=%s (from the environment)", UNSLOTH_COMPILE_ENV, os.environ[UNSLOTH_COMPILE_ENV])
+        return
+    if setting == "on":
+        return
+    if "unsloth" in sys.modules:
+        logger.warning("Unsloth was imported before ovoz could set %s=1 (compile_layers=%s): Unsloth compiles, "
+                       "and its first steps can take many minutes. Export %s=1 before starting Python to avoid it.",
+                       UNSLOTH_COMPILE_ENV, setting, UNSLOTH_COMPILE_ENV)
+        return
+    os.environ[UNSLOTH_COMPILE_ENV] = "1"
+    logger.info("Unsloth: %s=1 (compile_layers=%s; 'on' keeps Unsloth's compilation)", UNSLOTH_COMPILE_ENV, setting)
+
+
 def _load_unsloth(config: Any, folder: Path, quantize: bool, adapter_folder: Path | None) -> Any:  # pragma: no cover
     """Unsloth's FastModel path (the seed notebook's). It needs CUDA, so the CPU suite cannot run it."""
+    set_unsloth_compile(config.compile_layers)
     from unsloth import FastModel  # imported first: Unsloth patches transformers on import
 
     model, _ = FastModel.from_pretrained(
@@ -212,10 +240,13 @@ def _load_unsloth(config: Any, folder: Path, quantize: bool, adapter_folder: Pat
 
 
 def normalize_saved_adapter(folder: Path, config: Any) -> None:
-    """Make a saved adapter loadable by stock PEFT: ``target_modules`` becomes the regex over its weight keys.
+    """Give a saved adapter one layout whatever wrote it, loadable by stock PEFT.
 
-    Unsloth saves the plain name list (which stock PEFT refuses on Gemma 4's clippable linears); a continued
-    adapter saves its explicit module list. Both are replaced by the exact module paths' regex.
+    * ``target_modules`` becomes the regex over its weight keys. Unsloth's older name lists (and stock PEFT's
+      explicit module lists from a continued adapter) are replaced: stock PEFT refuses the plain names on Gemma 4's
+      clippable linears.
+    * ``task_type`` becomes ``null``, as the transformers backend writes it. Unsloth writes ``CAUSAL_LM``; stock
+      PEFT loads either, as a ``PeftModel`` or a ``PeftModelForCausalLM``.
     """
     import json
     import re
@@ -223,9 +254,11 @@ def normalize_saved_adapter(folder: Path, config: Any) -> None:
     from ..adapter import inspect_adapter
 
     config_file = folder / "adapter_config.json"
-    info = inspect_adapter(folder)
     saved = json.loads(config_file.read_text(encoding="utf-8"))
-    if isinstance(saved.get("target_modules"), str):
-        return  # already a regex (new adapter on the transformers backend)
-    saved["target_modules"] = "|".join(re.escape(module) for module in info.modules)
-    config_file.write_text(json.dumps(saved, indent=2), encoding="utf-8")
+    changed = saved.get("task_type") is not None
+    saved["task_type"] = None
+    if not isinstance(saved.get("target_modules"), str):  # a new adapter on either backend has the regex already
+        saved["target_modules"] = "|".join(re.escape(module) for module in inspect_adapter(folder).modules)
+        changed = True
+    if changed:
+        config_file.write_text(json.dumps(saved, indent=2), encoding="utf-8")
