@@ -49,7 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="transcripts cut to this many characters: tokens of the test folders' byte-level "
                              "tokenizer (train_step.py uses 40). Whole transcripts give 48-257 such tokens, far "
                              "more than a real subword tokenizer gives for the same text")
-    parser.add_argument("--profile", action="store_true", help="profile the last step but one: top ops by time")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the last step but one: top ops by time (slow: a full-size checkpointed "
+                             "step took minutes)")
     parser.add_argument("--skip-load-check", action="store_true",
                         help="do not load the adapter with stock PEFT afterwards (slow for a full-size base)")
     parser.add_argument("--work", type=Path, default=None, help="folder for corpus and outputs (default: temp)")
