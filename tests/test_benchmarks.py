@@ -10,8 +10,10 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def run(script: str, *args: str, tmp_path: Path) -> str:
+def run(script: str, *args: str, tmp_path: Path, clips: list[dict] | None = None) -> str:
     env = {**os.environ, "OVOZ_BENCH_SMOKE": "1", "HF_HUB_OFFLINE": "1"}
+    if clips:  # the real clips the suite found (the fixture skips the test without them)
+        env["OVOZ_SHARED_CLIPS"] = str(Path(clips[0]["path"]).parent)
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--smoke", *args], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -25,19 +27,21 @@ def test_train_step_variants(tmp_path):
         assert f"| {name} " in out
 
 
-def test_train_run_trains_and_stock_peft_loads_the_adapter(tmp_path):
-    out = run("train_run.py", "--compile-layers", "off", "--work", str(tmp_path / "work"), tmp_path=tmp_path)
+def test_train_run_trains_and_stock_peft_loads_the_adapter(tmp_path, clips):
+    out = run("train_run.py", "--compile-layers", "off", "--work", str(tmp_path / "work"), tmp_path=tmp_path,
+              clips=clips)
     row = next(line for line in out.splitlines() if line.startswith("| transformers"))
     assert "audio tower" in row and row.rstrip(" |").endswith("yes")
 
 
-def test_train_run_cuts_clips_and_transcripts_to_the_step_benchmarks_shape(tmp_path):
+def test_train_run_cuts_clips_and_transcripts_to_the_step_benchmarks_shape(tmp_path, clips):
     import json
 
     import soundfile
 
     out = run("train_run.py", "--compile-layers", "off", "--gradient-checkpointing", "off", "--clip-seconds", "3",
-              "--text-tokens", "40", "--skip-load-check", "--work", str(tmp_path / "work"), tmp_path=tmp_path)
+              "--text-tokens", "40", "--skip-load-check", "--work", str(tmp_path / "work"), tmp_path=tmp_path,
+              clips=clips)
     assert "gradient_checkpointing off, clips 3 s, transcripts cut to 40 tokens" in out
     rows = [json.loads(line) for line in (tmp_path / "work" / "corpus.jsonl").read_text().splitlines()]
     assert rows and all(len(row["text"]) <= 40 for row in rows) and any(len(row["text"]) == 40 for row in rows)
