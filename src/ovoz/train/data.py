@@ -47,6 +47,16 @@ class DataStats:
     audio_s: float = 0.0
     """Seconds of audio in the examples produced."""
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    n_bad_rows: int = 0
+    """Manifest rows the reader skipped in this pass (missing file, empty text, wrong type, unreadable line)."""
+    bad_rows: list[dict[str, Any]] = field(default_factory=list)
+    """The reader's ``RowError`` of each, as a dict (the first ``MAX_LISTED_REJECTS``)."""
+
+    def bad_row(self, error: dict[str, Any]) -> None:
+        """Count a row the reader skipped (the reader has logged it already)."""
+        self.n_bad_rows += 1
+        if len(self.bad_rows) < MAX_LISTED_REJECTS:
+            self.bad_rows.append(error)
 
     def reject(self, row_id: str, reason: str, counter: str) -> None:
         setattr(self, counter, getattr(self, counter) + 1)
@@ -208,11 +218,15 @@ class ExampleBuilder:
         return examples
 
 
+_EMPTY_RECORD: dict[str, Any] = {"id": None, "text": None, "path": None, "bytes": None, "array": None,
+                                 "sample_rate": None, "error": None}
+"""A streamed record's columns: the row's id and text, its audio in one of four forms, or the reader's error."""
+
+
 def _row_record(utterance: Any) -> dict[str, Any]:
     """A row in a form the streaming dataset can hold in its shuffle buffer (no decoded audio for files)."""
     source = utterance.audio_source
-    record: dict[str, Any] = {"id": utterance.id, "text": utterance.text, "path": None, "bytes": None,
-                              "array": None, "sample_rate": None}
+    record: dict[str, Any] = {**_EMPTY_RECORD, "id": utterance.id, "text": utterance.text}
     if isinstance(source, tuple):
         record["array"], record["sample_rate"] = source
     elif isinstance(source, bytes):
@@ -231,8 +245,25 @@ def _record_source(record: dict[str, Any]) -> Any:
 
 
 def _generate_rows(config: TrainConfig, eval: bool) -> Iterator[dict[str, Any]]:
-    for utterance in open_rows(config, eval=eval):
+    """The rows as records; a row the reader skipped comes through too, as a record with its ``error``.
+
+    So the training process counts bad rows in the pass that meets them, through the same path as the examples
+    (the dataset runs this generator in its own frame, or in a worker process).
+    """
+    from ..data import ReadReport
+
+    skipped: list[Any] = []
+    for utterance in open_rows(config, eval=eval, report=ReadReport(on_skip=skipped.append)):
+        yield from _error_records(skipped)
         yield _row_record(utterance)
+    yield from _error_records(skipped)
+
+
+def _error_records(skipped: list[Any]) -> Iterator[dict[str, Any]]:
+    for error in skipped:
+        yield {**_EMPTY_RECORD, "id": error.id, "error": asdict(error)}
+    skipped.clear()
+
 
 
 def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = False) -> Any:
@@ -250,12 +281,15 @@ def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = 
         out: dict[str, list] = {"id": [], "audio": [], "text": []}
         for index in range(len(batch["id"])):
             record = {key: batch[key][index] for key in batch}
+            if record["error"] is not None:
+                builder.stats.bad_row(record["error"])
+                continue
             for example in builder(record["id"], _record_source(record), record["text"]):
                 for key in out:
                     out[key].append(example[key])
         return out
 
-    return rows.map(expand, batched=True, batch_size=1, remove_columns=["path", "bytes", "array", "sample_rate"])
+    return rows.map(expand, batched=True, batch_size=1, remove_columns=["path", "bytes", "array", "sample_rate", "error"])
 
 
 def load_eval_clips(config: TrainConfig, builder: ExampleBuilder) -> Iterator[dict[str, Any]]:

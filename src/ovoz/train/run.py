@@ -201,15 +201,22 @@ def train(config: TrainConfig) -> TrainResult:
         logger.info("training data: examples were built in %d dataloader workers; their drops are in the log "
                     "above, not counted in %s", config.dataloader_workers, DATA_REPORT_NAME)
     trainer.save_model(str(output_dir))
+    # Bad manifest rows: over the whole corpus when the step count needed a counting pass (epochs); otherwise over
+    # the rows this run read (with --max-steps), or unknown (counted in the dataloader workers).
+    if n_rows is not None:
+        n_bad_rows, bad_rows = read_report.n_skipped, [vars(error) for error in read_report.skipped]
+    else:
+        n_bad_rows, bad_rows = (stats.n_bad_rows, stats.bad_rows) if counted else (None, None)
     data = {
         "n_rows_read": read_report.n_rows if n_rows is not None else None,
-        "n_bad_rows": read_report.n_skipped if n_rows is not None else None,
-        **{key: value if counted else None for key, value in stats.to_dict().items() if key != "rejects"},
+        "n_bad_rows": n_bad_rows,
+        **{key: value if counted else None for key, value in stats.to_dict().items()
+           if key not in ("rejects", "n_bad_rows", "bad_rows")},
         "hours": stats.audio_s / 3600 if counted else None,
     }
     if trainer.is_world_process_zero():
         normalize_saved_adapter(output_dir, config)
-        report = {**data, "bad_rows": [vars(error) for error in read_report.skipped],
+        report = {**data, "bad_rows": bad_rows,
                   "dropped": stats.rejects if counted else None}
         (output_dir / DATA_REPORT_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         training = {"steps": trainer.state.global_step, "train_loss": output.training_loss,
