@@ -265,7 +265,6 @@ def _error_records(skipped: list[Any]) -> Iterator[dict[str, Any]]:
     skipped.clear()
 
 
-
 def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = False) -> Any:
     """A ``datasets.IterableDataset`` of examples, streamed from disk, shuffled in a buffer (training only).
 
@@ -289,7 +288,8 @@ def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = 
                     out[key].append(example[key])
         return out
 
-    return rows.map(expand, batched=True, batch_size=1, remove_columns=["path", "bytes", "array", "sample_rate", "error"])
+    audio_and_error = [key for key in _EMPTY_RECORD if key not in ("id", "text")]
+    return rows.map(expand, batched=True, batch_size=1, remove_columns=audio_and_error)
 
 
 def load_eval_clips(config: TrainConfig, builder: ExampleBuilder) -> Iterator[dict[str, Any]]:
