@@ -46,3 +46,21 @@ def test_train_run_cuts_clips_and_transcripts_to_the_step_benchmarks_shape(tmp_p
     rows = [json.loads(line) for line in (tmp_path / "work" / "corpus.jsonl").read_text().splitlines()]
     assert rows and all(len(row["text"]) <= 40 for row in rows) and any(len(row["text"]) == 40 for row in rows)
     assert {soundfile.info(row["audio"]).duration for row in rows} == {3.0}
+
+
+def test_compare_adapters_tells_layouts_apart(tiny_model_dir, tmp_path):
+    from ovoz.testing import save_adapter
+
+    first = save_adapter(tiny_model_dir, tmp_path / "first", seed=1)
+    second = save_adapter(tiny_model_dir, tmp_path / "second", seed=2)  # other weights, same layout
+    unsloth = save_adapter(tiny_model_dir, tmp_path / "unsloth", style="unsloth", seed=1)
+
+    def compare(a: Path, b: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(BENCHMARKS / "compare_adapters.py"), str(a), str(b)],
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    same = compare(first, second)
+    assert same.returncode == 0 and same.stdout.startswith("same layout: "), same.stdout + same.stderr
+    differ = compare(first, unsloth)
+    assert differ.returncode == 1
+    assert "target_modules: " in differ.stdout and "task_type: None vs 'CAUSAL_LM'" in differ.stdout
