@@ -102,7 +102,7 @@ def write_corpus(path: Path, clips: Path, repeat: int, seconds: float | None = N
     rows = [json.loads(line) for line in (clips / "manifest.jsonl").read_text().splitlines() if line.strip()]
     audio = [str((clips / row["path"]).resolve()) for row in rows]
     if seconds is not None:
-        import numpy as np
+        import common
         import soundfile
 
         import ovoz
@@ -110,10 +110,8 @@ def write_corpus(path: Path, clips: Path, repeat: int, seconds: float | None = N
         folder = path.parent / f"clips-{seconds:g}s"
         folder.mkdir(exist_ok=True)
         for i, row in enumerate(rows):
-            wave = ovoz.load_audio(clips / row["path"])
-            wave = np.tile(wave, int(np.ceil(seconds * 16000 / len(wave))))[: int(seconds * 16000)]
             audio[i] = str(folder / f"{i:03d}.wav")
-            soundfile.write(audio[i], wave, 16000)
+            soundfile.write(audio[i], common.clip_of(seconds, [ovoz.load_audio(clips / row["path"])]), 16000)
     with path.open("w", encoding="utf-8") as out:
         for _ in range(repeat):
             for file, row in zip(audio, rows):
