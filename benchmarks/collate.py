@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import common
 
-    from ovoz.processor import load_processor
-    from ovoz.testing import save_model_folder
+    from ovoz.gemma.processor import load_processor
+    from ovoz.gemma.testing import save_model_folder
     from ovoz.train import resolve_config
     from ovoz.train.collator import AudioCollator
     from ovoz.train.data import DataStats, ExampleBuilder, build_dataset

@@ -43,7 +43,7 @@ def build_e4b(dtype: str = "bfloat16"):
     """Full-size E4B (text + audio towers, no vision) with random weights (bf16 by default), built on the GPU."""
     import torch
 
-    from ovoz.testing import build_random_model, build_tokenizer, model_config
+    from ovoz.gemma.testing import build_random_model, build_tokenizer, model_config
 
     tokenizer = build_tokenizer()
     config = model_config(tokenizer, PRESET)

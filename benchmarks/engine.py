@@ -8,7 +8,7 @@ Clips are real speech (the shared Uzbek recordings joined and cut to length); ev
 batch, RTFx (audio seconds per wall second), latency per batch, ms per decode step, peak memory.
 ``--check`` first compares the engine's greedy tokens with ``generate``'s on a batch of real clips, and with the
 argmax of a no-cache forward over the prompt and the engine's own tokens (per-position gap in nats).
-``--fused``: the engine with ovoz.fused kernels off and/or on (a row each).
+``--fused``: the engine with ovoz.gemma.kernels.fused kernels off and/or on (a row each).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from common import DEVICE, build_e4b, clip_of, machine, peak_gib, real_clips, re
 def plain_generate(model, processor, clips, tokens):
     import torch
 
-    from ovoz.engine import prepare_inputs
+    from ovoz.gemma.generate import prepare_inputs
     from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
     inputs = prepare_inputs(processor, clips, SYSTEM_PROMPT, USER_PROMPT)
@@ -43,8 +43,8 @@ def check(model, processor, clips, fused: bool) -> None:
     greedy choice of the full (no cache) forward over the prompt and the engine's own tokens, up to bf16 rounding."""
     import torch
 
-    from ovoz.engine import prepare_inputs
-    from ovoz.static_engine import StaticEngine
+    from ovoz.gemma.generate import prepare_inputs
+    from ovoz.gemma.static_engine import StaticEngine
     from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
     batch = [clip_of(s, clips[i:] + clips[:i]) for i, s in enumerate((10, 6, 8, 4))]
@@ -99,12 +99,12 @@ def main() -> None:
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     parser.add_argument("--fused", nargs="+", choices=["off", "on"], default=["on"],
-                        help="run the engine with ovoz.fused kernels off and/or on")
+                        help="run the engine with ovoz.gemma.kernels.fused kernels off and/or on")
     args = parser.parse_args()
 
     import torch
 
-    from ovoz.processor import build_processor
+    from ovoz.gemma.processor import build_processor
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     model, tokenizer = build_e4b(args.dtype)
@@ -148,8 +148,8 @@ def main() -> None:
 def run_engine(model, processor, clips_b, args, fused: bool) -> dict:
     import torch
 
-    from ovoz.engine import GenerationStats
-    from ovoz.static_engine import StaticEngine
+    from ovoz.gemma.generate import GenerationStats
+    from ovoz.gemma.static_engine import StaticEngine
     from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
     batch = len(clips_b)

@@ -26,10 +26,10 @@ def main() -> None:
     import torch
     import transformers
 
-    import ovoz.static_engine as se
-    from ovoz.engine import generate
-    from ovoz.processor import build_processor
-    from ovoz.testing import build_random_model, build_tokenizer, model_config
+    import ovoz.gemma.static_engine as se
+    from ovoz.gemma.generate import generate
+    from ovoz.gemma.processor import build_processor
+    from ovoz.gemma.testing import build_random_model, build_tokenizer, model_config
     from ovoz.types import SYSTEM_PROMPT as S, USER_PROMPT as U
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
@@ -57,7 +57,7 @@ def main() -> None:
                       f"(of {[len(r) for r in reference]})", flush=True)
         se._PackedAttention = packed
         # The first token straight from prefill, against a plain forward, for one clip.
-        from ovoz.engine import prepare_inputs
+        from ovoz.gemma.generate import prepare_inputs
 
         inputs = prepare_inputs(processor, [clips[0]], S, U)
         inputs = {k: v.to(device, dtype=model.dtype) if k == "input_features" else v.to(device) for k, v in inputs.items()}

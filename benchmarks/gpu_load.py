@@ -29,7 +29,7 @@ def main() -> None:
     import torch
 
     import ovoz
-    from ovoz.testing import save_adapter, save_model_folder
+    from ovoz.gemma.testing import save_adapter, save_model_folder
 
     rows = []
     started = time.perf_counter()

@@ -44,12 +44,12 @@ def main() -> None:
     parser.add_argument("--tokens-per-s", type=float, default=6.0)
     parser.add_argument("--path", type=Path, default=Path("/tmp/ovoz-long.wav"))
     parser.add_argument("--fused-kernels", choices=["on", "off", "auto"], default="on",
-                        help="ovoz.fused kernels (default on, as measured in BENCHMARKS.md; auto leaves 1 h unfused)")
+                        help="ovoz.gemma.kernels.fused kernels (default on, as measured in BENCHMARKS.md; auto leaves 1 h unfused)")
     args = parser.parse_args()
 
     import ovoz
-    from ovoz.model import ModelInfo
-    from ovoz.processor import build_processor
+    from ovoz.gemma.loading import ModelInfo
+    from ovoz.gemma.processor import build_processor
     from ovoz.transcriber import Transcriber
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 

@@ -31,22 +31,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 128])
     parser.add_argument("--fused", nargs="+", choices=["off", "on"], default=["off", "on"],
-                        help="ovoz.fused kernels off and/or on")
+                        help="ovoz.gemma.kernels.fused kernels off and/or on")
     parser.add_argument("--rows", type=int, default=14, help="kernels listed per profile")
     args = parser.parse_args()
 
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from ovoz.processor import build_processor
-    from ovoz.static_engine import StaticEngine, _PackedAttention
+    from ovoz.gemma.processor import build_processor
+    from ovoz.gemma.static_engine import StaticEngine, _PackedAttention
     from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     model, tokenizer = build_e4b()
     processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)
     clip = clip_of(10, real_clips())
-    from ovoz.fused import FusedKernels
+    from ovoz.gemma.kernels.fused import FusedKernels
 
     summary = []
     for fused in args.fused:
@@ -74,7 +74,7 @@ def main() -> None:
             print(row, flush=True)
             print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=args.rows, max_name_column_width=70))
             if batch > 1:  # where a prefill of the whole batch spends its time
-                from ovoz.static_engine import _Request
+                from ovoz.gemma.static_engine import _Request
 
                 requests = [_Request(i, clip, 8) for i in range(batch)]
                 with torch.inference_mode(), _PackedAttention(), kernels:

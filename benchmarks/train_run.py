@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     base = args.base
     if base is None:
-        from ovoz.testing import save_model_folder
+        from ovoz.gemma.testing import save_model_folder
 
         base = work / "tiny-model"
         if not (base / "config.json").exists():
@@ -209,7 +209,7 @@ def run_backend(backend: str, base: Path, manifest: Path, output: Path, args: ar
 
 
 def adapter_parts(folder: Path) -> str:
-    from ovoz.adapter import inspect_adapter
+    from ovoz.gemma.adapter import inspect_adapter
 
     return inspect_adapter(folder).summary()
 

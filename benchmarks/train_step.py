@@ -6,9 +6,9 @@
     python benchmarks/train_step.py --smoke     # the same code path, tiny preset on the CPU, in seconds
 
 A variant is ``plain`` or ``ovoz`` with any of ``+ckpt`` (gradient checkpointing, non-reentrant), ``+compile``
-(``ovoz.train.compiled``: each decoder/conformer layer's forward through torch.compile), ``+ple`` (the
-per-layer embedding table on the CPU, ``ovoz.train.memory``), ``+nocut`` (ovoz's loss without the KV-shared
-layers' cut, ``ovoz.kv_shared``) and ``+fused`` (``ovoz.fused`` kernels). All variants run in one process on the same model, one after another. The older flags
+(``ovoz.gemma.kernels.compiled_layers``: each decoder/conformer layer's forward through torch.compile), ``+ple`` (the
+per-layer embedding table on the CPU, ``ovoz.gemma.memory``), ``+nocut`` (ovoz's loss without the KV-shared
+layers' cut, ``ovoz.gemma.kernels.kv_shared``) and ``+fused`` (``ovoz.gemma.kernels.fused`` kernels). All variants run in one process on the same model, one after another. The older flags
 (``--checkpointing``, ``--fused``, ``--skip-plain``) still build the variant list when ``--variants`` is not given.
 
 Both steps train the seed's LoRA (regex targets over language tower, audio tower and embedder, r=8, alpha=16)
@@ -41,9 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variants", default=None,
                         help="comma-separated: plain|ovoz, each with optional +ckpt, +compile, +ple, +nocut, +fused")
     parser.add_argument("--ple-cpu", action="store_true",
-                        help="keep the per-layer embedding table on the CPU (ovoz.train.memory)")
+                        help="keep the per-layer embedding table on the CPU (ovoz.gemma.memory)")
     parser.add_argument("--checkpointing", action="store_true", help="gradient checkpointing (non-reentrant)")
-    parser.add_argument("--fused", action="store_true", help="also time ovoz's step with ovoz.fused kernels")
+    parser.add_argument("--fused", action="store_true", help="also time ovoz's step with ovoz.gemma.kernels.fused kernels")
     parser.add_argument("--profile", action="store_true", help="print the top CUDA kernels of ovoz's last variant")
     parser.add_argument("--skip-plain", action="store_true", help="time ovoz's step(s) only")
     parser.add_argument("--no-autocast", action="store_true",
@@ -68,17 +68,17 @@ def main(argv: list[str] | None = None) -> int:
     from peft import LoraConfig, get_peft_model
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
-    from ovoz.adapter import target_regex
-    from ovoz.processor import build_processor
-    from ovoz.testing import build_random_model, build_tokenizer, model_config
+    from ovoz.gemma.adapter import target_regex
+    from ovoz.gemma.processor import build_processor
+    from ovoz.gemma.testing import build_random_model, build_tokenizer, model_config
     from ovoz.train.collator import AudioCollator
     from ovoz.train.loss import selective_loss
 
     tokenizer = build_tokenizer()
     dtype = torch.float32 if common.SMOKE else torch.bfloat16
     if args.base_4bit is not None:
-        from ovoz.testing import save_model_folder
-        from ovoz.train.model import _load_transformers
+        from ovoz.gemma.testing import save_model_folder
+        from ovoz.gemma.training import _load_transformers
 
         if not (args.base_4bit / "config.json").exists():  # the full-size random model, saved once
             save_model_folder(args.base_4bit, common.PRESET, dtype=torch.bfloat16, device=common.DEVICE)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         model = build_random_model(model_config(tokenizer, common.PRESET), seed=0, dtype=dtype,
                                    device=common.DEVICE)
         if args.ple_cpu:
-            from ovoz.train.memory import per_layer_embeddings_on_cpu
+            from ovoz.gemma.memory import per_layer_embeddings_on_cpu
 
             per_layer_embeddings_on_cpu(model, common.DEVICE)
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, bias="none",
@@ -124,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import contextlib
 
-    from ovoz.fused import FusedKernels
-    from ovoz.kv_shared import KVSharedLayersOnLastPositions
-    from ovoz.train.compiled import compile_layers, uncompile_layers
-    from ovoz.train.memory import per_layer_embeddings_back, per_layer_embeddings_on_cpu
+    from ovoz.gemma.kernels.fused import FusedKernels
+    from ovoz.gemma.kernels.kv_shared import KVSharedLayersOnLastPositions
+    from ovoz.gemma.kernels.compiled_layers import compile_layers, uncompile_layers
+    from ovoz.gemma.memory import per_layer_embeddings_back, per_layer_embeddings_on_cpu
 
     steps = {"plain": plain_step, "ovoz": ovoz_step}
     supported = KVSharedLayersOnLastPositions.SUPPORTED

@@ -44,7 +44,7 @@ def clip_16k(clips) -> str:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A saved tiny random Gemma 4 model folder, read by the loader like any downloaded model."""
-    from ovoz.testing import save_model_folder
+    from ovoz.gemma.testing import save_model_folder
 
     logging.getLogger("transformers").setLevel(logging.ERROR)
     return save_model_folder(tmp_path_factory.mktemp("tiny") / "model", "tiny", seed=0)
@@ -53,7 +53,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def peft_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """A plain-PEFT adapter (regex targets) over language tower, audio tower and embedder."""
-    from ovoz.testing import save_adapter
+    from ovoz.gemma.testing import save_adapter
 
     return save_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapters") / "peft", style="peft", seed=1)
 
@@ -61,7 +61,7 @@ def peft_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def unsloth_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     """An Unsloth-style adapter: the seed's plain name list in adapter_config.json, `.linear` weight keys."""
-    from ovoz.testing import save_adapter
+    from ovoz.gemma.testing import save_adapter
 
     return save_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapters") / "unsloth", style="unsloth", seed=2)
 

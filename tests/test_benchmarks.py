@@ -49,7 +49,7 @@ def test_train_run_cuts_clips_and_transcripts_to_the_step_benchmarks_shape(tmp_p
 
 
 def test_compare_adapters_tells_layouts_apart(tiny_model_dir, tmp_path):
-    from ovoz.testing import save_adapter
+    from ovoz.gemma.testing import save_adapter
 
     first = save_adapter(tiny_model_dir, tmp_path / "first", seed=1)
     second = save_adapter(tiny_model_dir, tmp_path / "second", seed=2)  # other weights, same layout

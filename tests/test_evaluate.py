@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ovoz.data import AudioArray, Utterance
-from ovoz.engine import Generation
+from ovoz.gemma.generate import Generation
 from ovoz.errors import AudioTooLongError, ConfigError
 from ovoz.evaluate import (
     CACHE_FILE,
@@ -27,7 +27,7 @@ from ovoz.evaluate import (
     transcribe_utterances,
     unique_names,
 )
-from ovoz.model import ModelInfo
+from ovoz.gemma.loading import ModelInfo
 from ovoz.report import headline_table
 from ovoz.transcriber import Transcriber
 from ovoz.types import SAMPLE_RATE, Segment, TranscribeOptions, Transcript

@@ -255,7 +255,7 @@ def test_plan_without_a_model():
 
 def test_streamed_text_follows_the_script(tiny_model, clips, monkeypatch):
     import ovoz.transcriber as transcriber_module
-    from ovoz.engine import Generation
+    from ovoz.gemma.generate import Generation
 
     def fake_generate(model, processor, batch, *, on_text=None, **kwargs):
         if on_text is not None:

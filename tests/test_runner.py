@@ -198,7 +198,7 @@ def test_batch_transcription_equals_one_by_one(tiny_model, clips, tmp_path):
 
 
 def test_the_job_s_audio_is_announced_to_the_model(tmp_path, clip_22k):
-    """A transcriber told of hours of audio may compile its fused kernels (ovoz.fused.choose)."""
+    """A transcriber told of hours of audio may compile its fused kernels (ovoz.gemma.kernels.fused.choose)."""
     import shutil
 
     from ovoz.io import expand_inputs

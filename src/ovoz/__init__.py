@@ -41,8 +41,8 @@ __all__ = [
 
 
 def load(*args: Any, **kwargs: Any) -> "Transcriber":
-    """Load a model; see :func:`ovoz.model.load`."""
-    from .model import load as _load
+    """Load a model; see :func:`ovoz.gemma.loading.load`."""
+    from .gemma.loading import load as _load
 
     return _load(*args, **kwargs)
 

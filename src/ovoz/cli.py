@@ -17,7 +17,7 @@ EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model choices shared by transcribe, eval and serve."""
-    from .model import DEFAULT_ADAPTER, DEFAULT_BASE
+    from .gemma.loading import DEFAULT_ADAPTER, DEFAULT_BASE
 
     group = parser.add_argument_group("model")
     group.add_argument("--base", default=DEFAULT_BASE, help=f"base model: hub id or local folder (default {DEFAULT_BASE})")
@@ -38,7 +38,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_model_from_args(args: argparse.Namespace):
-    from .model import load
+    from .gemma.loading import load
 
     return load(
         base=args.base,

@@ -371,8 +371,8 @@ def adapted(
         ConfigError: ``base`` already carries an adapter.
         AdapterError: the adapter is malformed or does not fit the base.
     """
-    from .adapter import apply_adapter
-    from .model import resolve_folder
+    from .gemma.adapter import apply_adapter
+    from .gemma.loading import resolve_folder
     from .transcriber import Transcriber
 
     if base.model is None:

@@ -8,9 +8,10 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import fused, pipeline
+from .gemma.kernels import fused
+from . import pipeline
 from .audio import AudioSource, decode_audio
-from .engine import Generation, GenerationStats, generate
+from .gemma.generate import Generation, GenerationStats, generate
 from .errors import ConfigError, OvozError
 from .repetition import max_new_tokens_for
 from .types import MAX_CLIP_SAMPLES, SAMPLE_RATE, Segment, TranscribeOptions, Transcript
@@ -25,8 +26,8 @@ class Transcriber:
 
     ``engine``: ``"static"`` (static KV cache, CUDA graphs, continuous refill), ``"generate"`` (plain
     Hugging Face ``generate``) or ``"auto"`` (static on CUDA, generate on the CPU, where it is as fast).
-    ``fused_kernels``: whether the static engine's runs use :mod:`ovoz.fused` (``None``: auto, see
-    :func:`ovoz.fused.choose`, with the audio announced by :meth:`expect_audio`).
+    ``fused_kernels``: whether the static engine's runs use :mod:`ovoz.gemma.kernels.fused` (``None``: auto, see
+    :func:`ovoz.gemma.kernels.fused.choose`, with the audio announced by :meth:`expect_audio`).
     """
 
     def __init__(self, model: Any, processor: Any, info: Any, engine: str = "auto",
@@ -65,7 +66,7 @@ class Transcriber:
 
     def static_engine(self, slots: int, max_new_tokens: int) -> Any:
         """The static engine for this batch size, built once per size (its CUDA graphs are captured on first use)."""
-        from .static_engine import StaticEngine
+        from .gemma.static_engine import StaticEngine
 
         engine = self._static.get(slots)
         if engine is None or engine.max_new_tokens < max_new_tokens:

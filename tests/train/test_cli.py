@@ -37,7 +37,7 @@ def test_cli_train_with_config_file_then_merge(tiny_model_dir, uz_speech, tmp_pa
     clip = ovoz.audio.load_audio(uz_speech["folder"] / "clip0.wav")
     with_adapter = ovoz.load(tiny_model_dir, adapter=out, device="cpu", dtype="float32")
     merged_model = ovoz.load(merged, adapter=None, device="cpu", dtype="float32")
-    from ovoz.engine import prepare_inputs
+    from ovoz.gemma.generate import prepare_inputs
     from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
     inputs = prepare_inputs(with_adapter.processor, [clip], SYSTEM_PROMPT, USER_PROMPT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ovoz.prompt import render_answer
+from ovoz.gemma.prompt import render_answer
 from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
 TEXTS = ["Salom dunyo", "Bugun havo juda yaxshi, o'zbek tili"]
@@ -13,7 +13,7 @@ TEXTS = ["Salom dunyo", "Bugun havo juda yaxshi, o'zbek tili"]
 
 @pytest.fixture(scope="module")
 def processor(tiny_model_dir):
-    from ovoz.processor import load_processor
+    from ovoz.gemma.processor import load_processor
 
     return load_processor(tiny_model_dir)
 
@@ -39,7 +39,7 @@ def test_unmasked_labels_decode_to_exactly_the_transcript_and_turn_end(processor
 
 
 def test_rows_are_the_inference_prompt_then_the_answer_left_padded(processor, examples):
-    from ovoz.engine import prepare_inputs
+    from ovoz.gemma.generate import prepare_inputs
     from ovoz.train.collator import AudioCollator
 
     collator = AudioCollator(processor)
@@ -81,10 +81,10 @@ def test_loss_on_prompt_keeps_prompt_text_but_masks_padding_and_audio(processor,
 @pytest.mark.parametrize("lengths", [(16_000, 40_000), (16_000, 16_050), (12_345, 7_777, 30_001)])
 def test_device_features_give_the_same_tokens_and_the_processor_s_features(processor, lengths, loss_on_prompt):
     """The collator that leaves the features to the GPU: same ids, masks, modality ids and labels, and the
-    features computed from its waveforms (``ovoz.features.with_features``) match the processor's."""
+    features computed from its waveforms (``ovoz.gemma.features.with_features``) match the processor's."""
     import torch
 
-    from ovoz.features import WAVEFORM_LENGTHS, WAVEFORMS, with_features
+    from ovoz.gemma.features import WAVEFORM_LENGTHS, WAVEFORMS, with_features
     from ovoz.train.collator import AudioCollator
 
     rng = np.random.default_rng(len(lengths))

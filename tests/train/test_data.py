@@ -10,7 +10,7 @@ from ovoz.types import SAMPLE_RATE
 
 @pytest.fixture(scope="module")
 def processor(tiny_model_dir):
-    from ovoz.processor import load_processor
+    from ovoz.gemma.processor import load_processor
 
     return load_processor(tiny_model_dir)
 

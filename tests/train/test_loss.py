@@ -62,7 +62,7 @@ def test_unpadded_batch_runs_the_kv_shared_layers_on_the_labelled_end_only(setup
     the positions that carry labels (with an explicit causal mask) and the loss and gradients stay the same."""
     import torch
 
-    from ovoz.kv_shared import kv_shared_layers, text_model_of
+    from ovoz.gemma.kernels.kv_shared import kv_shared_layers, text_model_of
     from ovoz.train.collator import AudioCollator
     from ovoz.train.loss import selective_loss
 

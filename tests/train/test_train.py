@@ -48,8 +48,8 @@ def test_saved_adapter_loads_in_ovoz_and_plain_peft_and_changes_outputs(two_step
     from transformers import Gemma4ForConditionalGeneration
 
     import ovoz
-    from ovoz.adapter import inspect_adapter
-    from ovoz.engine import prepare_inputs
+    from ovoz.gemma.adapter import inspect_adapter
+    from ovoz.gemma.generate import prepare_inputs
     from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
     out = two_step_run.output_dir
@@ -146,7 +146,7 @@ def test_a_manifest_without_usable_rows_stops_with_an_error(tiny_model_dir, uz_s
 
 def test_continue_training_an_existing_unsloth_style_adapter(tiny_model_dir, unsloth_adapter_dir, uz_speech,
                                                              tmp_path):
-    from ovoz.adapter import inspect_adapter
+    from ovoz.gemma.adapter import inspect_adapter
     from ovoz.train import train
 
     result = train(tiny_config(tiny_model_dir, uz_speech["train"], tmp_path / "out", adapter=str(unsloth_adapter_dir)))
@@ -160,7 +160,7 @@ def test_continue_training_an_existing_unsloth_style_adapter(tiny_model_dir, uns
 
 def test_backend_choice_on_the_cpu():
     from ovoz.errors import ConfigError
-    from ovoz.train.model import resolve_backend
+    from ovoz.gemma.training import resolve_backend
 
     assert resolve_backend("auto", "cpu") == "transformers"
     with pytest.raises(ConfigError, match="CUDA"):
@@ -173,7 +173,7 @@ def test_backend_choice_on_the_cpu():
 def test_compile_layers_reaches_unsloth_through_its_environment_variable(monkeypatch, setting, exported, expected):
     import sys
 
-    from ovoz.train.model import UNSLOTH_COMPILE_ENV, set_unsloth_compile
+    from ovoz.gemma.training import UNSLOTH_COMPILE_ENV, set_unsloth_compile
 
     monkeypatch.delitem(sys.modules, "unsloth", raising=False)
     monkeypatch.setenv(UNSLOTH_COMPILE_ENV, "recorded, so that monkeypatch restores the variable afterwards")
@@ -189,12 +189,12 @@ def test_compile_layers_cannot_reach_an_unsloth_imported_earlier(monkeypatch, ca
     import sys
     import types
 
-    from ovoz.train.model import UNSLOTH_COMPILE_ENV, set_unsloth_compile
+    from ovoz.gemma.training import UNSLOTH_COMPILE_ENV, set_unsloth_compile
 
     monkeypatch.setenv(UNSLOTH_COMPILE_ENV, "recorded")
     monkeypatch.delenv(UNSLOTH_COMPILE_ENV)
     monkeypatch.setitem(sys.modules, "unsloth", types.ModuleType("unsloth"))
-    with caplog.at_level("WARNING", logger="ovoz.train.model"):
+    with caplog.at_level("WARNING", logger="ovoz.gemma.training"):
         set_unsloth_compile("auto")
     assert UNSLOTH_COMPILE_ENV not in os.environ
     assert f"Export {UNSLOTH_COMPILE_ENV}=1" in caplog.text
@@ -207,7 +207,8 @@ def test_run_with_the_per_layer_table_on_the_cpu_and_compiled_layers_matches_the
     evaluation and saving work. The text layers compile with aot_eager here: inductor takes minutes on a CPU, and
     aot_eager's dynamic-shape backward of the audio layer fails on a view (inductor's does not: the GPU run of
     benchmarks/train_run.py compiled both towers over clips of changing length)."""
-    from ovoz.train import compiled, train
+    from ovoz.train import train
+    from ovoz.gemma.kernels import compiled_layers as compiled
 
     monkeypatch.setattr(compiled, "LAYER_CLASSES", ("Gemma4TextDecoderLayer",))
     real_compile = compiled.compile_layers
@@ -248,7 +249,7 @@ def test_device_features_train_like_the_processor_s(tiny_model_dir, uz_speech, t
 
 
 def test_device_features_setting(tiny_model_dir):
-    from ovoz.processor import load_processor
+    from ovoz.gemma.processor import load_processor
     from ovoz.train.run import use_device_features
 
     processor = load_processor(tiny_model_dir)

@@ -24,7 +24,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..testing import save_adapter, save_model_folder
+    from ..gemma.testing import save_adapter, save_model_folder
 
     log = logging.getLogger("ovoz")
     folder = save_model_folder(args.folder, args.preset, seed=args.seed)

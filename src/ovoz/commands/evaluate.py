@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import EXIT_FAILED_INPUTS, EXIT_OK, fused_kernels_from_args
     from ..errors import ConfigError
     from ..evaluate import evaluate, read_corpus
-    from ..model import load
+    from ..gemma.loading import load
     from ..report import headline_table
 
     if args.limit is not None and args.limit < 1:

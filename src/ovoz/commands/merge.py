@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from ..model import DEFAULT_ADAPTER, DEFAULT_BASE
+    from ..gemma.loading import DEFAULT_ADAPTER, DEFAULT_BASE
 
     parser = commands.add_parser(
         "merge", help="merge a LoRA adapter into the base (for engines that take no adapters, e.g. vLLM)",
@@ -29,7 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..merge import merge_adapter
+    from ..gemma.merge import merge_adapter
 
     folder = merge_adapter(args.adapter, args.output_dir, base=args.base, dtype=args.dtype, device=args.device,
                            local_files_only=args.local_files_only, overwrite=args.overwrite)

@@ -11,7 +11,7 @@ notebook's behaviour) the prompt text is in the loss too; padding and the audio 
 
 With ``features_on_device=True`` the collator leaves the log-mel features out: it returns the padded waveforms
 (``input_waveforms``, ``input_waveform_lengths``) and the trainer computes the features on the GPU
-(:func:`ovoz.features.with_features`, the same arithmetic as the processor's). The token ids are the same.
+(:func:`ovoz.gemma.features.with_features`, the same arithmetic as the processor's). The token ids are the same.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from ..prompt import AUDIO, AUDIO_END, AUDIO_START, TURN_END, render_prompt
+from ..gemma.prompt import AUDIO, AUDIO_END, AUDIO_START, TURN_END, render_prompt
 from ..types import SAMPLE_RATE, SYSTEM_PROMPT, USER_PROMPT
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class AudioCollator:
         (from the frame mask) without computing the features."""
         import torch
 
-        from .. import features as F
+        from ..gemma import features as F
 
         waveform, lengths = F.pad_waveforms(clips)
         counts = F.audio_token_counts(F.frame_mask(self.processor.feature_extractor, lengths, waveform.shape[1]))

@@ -107,7 +107,7 @@ class TokenBudget:
     """Token length of an example without running the processor: prompt + audio placeholders + answer."""
 
     def __init__(self, processor: Any, system: str, user: str) -> None:
-        from ..prompt import AUDIO, render_prompt
+        from ..gemma.prompt import AUDIO, render_prompt
 
         tokenizer = processor.tokenizer
         prompt_text = render_prompt(system, user).replace(AUDIO, "")

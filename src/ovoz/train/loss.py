@@ -5,7 +5,7 @@ the transcript's ~40 positions carry a label: on E4B at batch 8 that is most of 
 
 1. the model is asked for its last ``k`` positions only (``logits_to_keep=k``, where ``k`` reaches back to the
    first labelled position; the collator left-pads, so transcripts end at the last position), and Gemma 4's
-   KV-shared layers (the last 18 of 42 in E4B) run on those ``k`` positions only (:mod:`ovoz.kv_shared`; newer
+   KV-shared layers (the last 18 of 42 in E4B) run on those ``k`` positions only (:mod:`ovoz.gemma.kernels.kv_shared`; newer
    transformers do this themselves when the masks allow, 5.17 never does);
 2. a pre-hook on ``lm_head`` keeps only the hidden states whose next token is labelled, so the head, the
    soft-capping and the cross-entropy see ``n_labelled x vocabulary`` values and nothing else.
@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from ..kv_shared import KVSharedLayersOnLastPositions, base_model_of, text_model_of
+from ..gemma.kernels.kv_shared import KVSharedLayersOnLastPositions, base_model_of, text_model_of
 
 IGNORE_INDEX = -100
 

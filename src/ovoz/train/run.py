@@ -62,9 +62,9 @@ def effective_config(config: TrainConfig, device: str) -> TrainConfig:
 def use_device_features(setting: str, device: str, processor: Any) -> bool:
     """``device_features``: ``auto`` computes the log-mel features on a CUDA device; ``on`` on any device.
 
-    Either way only where :mod:`ovoz.features` reproduces the processor (not with dither).
+    Either way only where :mod:`ovoz.gemma.features` reproduces the processor (not with dither).
     """
-    from ..features import supported
+    from ..gemma.features import supported
 
     wanted = setting == "on" or (setting == "auto" and device.startswith("cuda"))
     if wanted and not supported(processor):
@@ -130,11 +130,11 @@ def training_arguments(config: TrainConfig, *, max_steps: int, device: str, bf16
 def train(config: TrainConfig) -> TrainResult:
     """Train (or continue) a LoRA adapter as ``config`` says; see the module docstring for the output folder."""
     from ..data import ReadReport
-    from ..model import resolve_device
+    from ..gemma.loading import resolve_device
     from .card import render_model_card, write_model_card
     from .collator import AudioCollator
     from .data import DataStats, ExampleBuilder, build_dataset, count_rows, load_eval_clips
-    from .model import load_for_training, normalize_saved_adapter
+    from ..gemma.training import load_for_training, normalize_saved_adapter
     from .trainer import make_trainer_class
 
     check_runnable(config)

@@ -50,7 +50,7 @@ def make_trainer_class() -> type:
 
         def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
                          num_items_in_batch: Any = None) -> Any:
-            from ..features import with_features
+            from ..gemma.features import with_features
 
             inputs = with_features(self.processing_class.feature_extractor, inputs)  # a no-op for processor features
             if self.selective:
@@ -80,7 +80,7 @@ def make_trainer_class() -> type:
             """Greedy-decode the dev clips (shared out over processes) and score them with ovoz.metrics."""
             import torch
 
-            from ..engine import generate
+            from ..gemma.generate import generate
             from ..metrics import score
 
             config = self.ovoz_config

@@ -13,9 +13,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import AudioTooLongError
+from ..errors import AudioTooLongError
 from .prompt import render_prompt
-from .types import MAX_CLIP_SAMPLES, SAMPLE_RATE
+from ..types import MAX_CLIP_SAMPLES, SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
 def prepare_inputs(processor: Any, clips: Sequence[np.ndarray], system: str, user: str, device: Any = None) -> Any:
     """Tokenize the trained prompt and extract audio features for a batch of 16 kHz clips.
 
-    With a CUDA ``device`` the features are computed there with torch (:mod:`ovoz.features`, same values as the
+    With a CUDA ``device`` the features are computed there with torch (:mod:`ovoz.gemma.features`, same values as the
     processor's numpy code, which otherwise runs).
     """
     for clip in clips:

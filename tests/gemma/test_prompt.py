@@ -1,4 +1,4 @@
-from ovoz.prompt import chat_messages, render_answer, render_prompt
+from ovoz.gemma.prompt import chat_messages, render_answer, render_prompt
 
 TRAINED = (
     "<bos><|turn>system\nYou are an assistant that transcribes speech accurately.<turn|>\n"

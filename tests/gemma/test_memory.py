@@ -9,7 +9,7 @@ import pytest
 def tiny_model(vision: bool = False):
     from transformers import Gemma4VisionConfig
 
-    from ovoz.testing import build_random_model, build_tokenizer, model_config
+    from ovoz.gemma.testing import build_random_model, build_tokenizer, model_config
 
     config = model_config(build_tokenizer(), "tiny")
     if vision:
@@ -23,8 +23,8 @@ def tiny_model(vision: bool = False):
 def test_per_layer_table_leaves_the_parameters_and_gives_the_same_rows():
     import torch
 
-    from ovoz.kv_shared import text_model_of
-    from ovoz.train.memory import per_layer_embeddings_back, per_layer_embeddings_on_cpu
+    from ovoz.gemma.kernels.kv_shared import text_model_of
+    from ovoz.gemma.memory import per_layer_embeddings_back, per_layer_embeddings_on_cpu
 
     model = tiny_model()
     text = text_model_of(model)
@@ -53,11 +53,11 @@ def test_training_loss_is_unchanged_with_the_table_on_the_cpu(tiny_model_dir):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from ovoz.adapter import target_regex
-    from ovoz.processor import load_processor
+    from ovoz.gemma.adapter import target_regex
+    from ovoz.gemma.processor import load_processor
     from ovoz.train.collator import AudioCollator
     from ovoz.train.loss import selective_loss
-    from ovoz.train.memory import per_layer_embeddings_on_cpu
+    from ovoz.gemma.memory import per_layer_embeddings_on_cpu
 
     processor = load_processor(tiny_model_dir)
     rng = np.random.default_rng(0)
@@ -80,7 +80,7 @@ def test_training_loss_is_unchanged_with_the_table_on_the_cpu(tiny_model_dir):
 def test_vision_tower_is_dropped_and_audio_still_runs():
     import torch
 
-    from ovoz.train.memory import drop_vision_tower
+    from ovoz.gemma.memory import drop_vision_tower
 
     model = tiny_model(vision=True)
     vision = sum(p.numel() for p in model.model.vision_tower.parameters())
@@ -95,10 +95,10 @@ def test_vision_tower_is_dropped_and_audio_still_runs():
 
 @pytest.mark.parametrize(("setting", "on_cpu"), [("cpu", True), ("gpu", False), ("auto", False)])
 def test_load_for_training_places_the_table(tiny_model_dir, tmp_path, setting, on_cpu):
-    from ovoz.kv_shared import text_model_of
+    from ovoz.gemma.kernels.kv_shared import text_model_of
     from ovoz.train import resolve_config
-    from ovoz.train.memory import CPULookup
-    from ovoz.train.model import load_for_training
+    from ovoz.gemma.memory import CPULookup
+    from ovoz.gemma.training import load_for_training
 
     config = resolve_config(overrides={"base": str(tiny_model_dir), "local_files_only": True,
                                        "per_layer_embeddings": setting, "compile_layers": "off"})

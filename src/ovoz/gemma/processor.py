@@ -65,7 +65,7 @@ def build_processor(feature_extractor: Any, tokenizer: Any, **settings: Any) -> 
     processor = audio_processor_class()(feature_extractor, tokenizer, **params)
     missing = [name for name in ("audio_token", "boa_token", "eoa_token") if getattr(processor, name) is None]
     if missing:
-        from .errors import ModelLoadError
+        from ..errors import ModelLoadError
 
         raise ModelLoadError(
             f"the tokenizer defines no {', '.join(missing)}: it is not a Gemma 4 audio tokenizer. "

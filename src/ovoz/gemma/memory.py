@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..kv_shared import base_model_of, text_model_of
+from .kernels.kv_shared import base_model_of, text_model_of
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ovoz.audio import load_audio
-from ovoz.engine import prepare_inputs
-from ovoz.features import prepare_inputs_torch, supported
+from ovoz.gemma.generate import prepare_inputs
+from ovoz.gemma.features import prepare_inputs_torch, supported
 from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
 
@@ -69,8 +69,8 @@ def test_dither_is_left_to_the_processor(processor):
 def test_prompts_are_left_padded_whatever_the_tokenizer_says(clips):
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
-    from ovoz.processor import build_processor
-    from ovoz.testing import build_tokenizer
+    from ovoz.gemma.processor import build_processor
+    from ovoz.gemma.testing import build_tokenizer
 
     tokenizer = build_tokenizer()
     tokenizer.padding_side = "right"

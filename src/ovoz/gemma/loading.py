@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DependencyError, ModelLoadError, ModelNotFoundError
+from ..errors import ConfigError, DependencyError, ModelLoadError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def load(
     LoRA weights into the base after loading (faster inference; not possible on a 4-bit base).
     ``engine``: ``"auto"`` (static-cache CUDA-graph engine on CUDA, plain ``generate`` on the CPU),
     ``"static"`` or ``"generate"``. ``fused_kernels``: the static engine runs Gemma 4's norms, rotary embedding and
-    MLP activation as compiled kernels (:mod:`ovoz.fused`), about a third faster after a compilation of 10-25 s
+    MLP activation as compiled kernels (:mod:`ovoz.gemma.kernels.fused`), about a third faster after a compilation of 10-25 s
     once per process (BENCHMARKS.md); ``None`` (auto) uses them on CUDA for runs of 3 h of audio or more, and
     for every run once they are compiled.
     """
@@ -189,7 +189,7 @@ def load(
     )
     logger.info("loaded %s%s on %s (%s) in %.1f s", info.base, f" + {info.adapter}" if info.adapter else "",
                 device, dtype_name, info.load_s)
-    from .transcriber import Transcriber
+    from ..transcriber import Transcriber
 
     return Transcriber(model, processor, info, engine=engine, fused_kernels=fused_kernels)
 

@@ -10,7 +10,7 @@ Only the layer's own computation is compiled, the way torchtune compiles its lay
 * module hooks, and gradient checkpointing stay eager outside it. transformers 5.17 checkpoints in the layer's
   ``__call__``; newer releases wrap the class's ``forward`` in ``forward_with_checkpointing``. Here the wrapped
   function is compiled and, on those newer releases, the checkpointing call is made around it the same way. So
-  ovoz's KV-shared forward pre-hooks (:mod:`ovoz.kv_shared`) keep working, no hook change triggers a
+  ovoz's KV-shared forward pre-hooks (:mod:`ovoz.gemma.kernels.kv_shared`) keep working, no hook change triggers a
   recompilation, and dynamo never traces a checkpoint (where the layers' shared key/value dict breaks graphs);
 * all 42 text layers share one compiled function, so dynamo compiles a handful of graphs (sliding/global
   attention, storing/reading shared keys, shapes), not 42. Sequence lengths vary between batches; after the first

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import AdapterError
+from ..errors import AdapterError
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ def loss_and_grads(model, batch):
 def test_compiled_layers_give_the_eager_loss_and_gradients(setup, checkpointing):
     import torch
 
-    from ovoz.train.compiled import compile_layers, uncompile_layers
+    from ovoz.gemma.kernels.compiled_layers import compile_layers, uncompile_layers
 
     model, batch = setup
     if checkpointing:
@@ -62,8 +62,8 @@ def test_compiled_layers_give_the_eager_loss_and_gradients(setup, checkpointing)
 
 def test_compile_setting(monkeypatch):
     from ovoz.errors import DependencyError
-    from ovoz.train import compiled
-    from ovoz.train.model import use_compiled_layers
+    from ovoz.gemma.kernels import compiled_layers as compiled
+    from ovoz.gemma.training import use_compiled_layers
 
     assert not use_compiled_layers("auto", "cpu")  # auto compiles for CUDA only
     assert not use_compiled_layers("off", "cuda")
@@ -80,7 +80,7 @@ def test_layers_run_eagerly_without_gradients(setup):
     """Evaluation (no gradients, a KV cache) never goes through the compiled training graphs."""
     import torch
 
-    from ovoz.train.compiled import compile_layers, uncompile_layers
+    from ovoz.gemma.kernels.compiled_layers import compile_layers, uncompile_layers
 
     model, batch = setup
     inputs = {k: v for k, v in batch.items() if k != "labels"}
@@ -103,7 +103,7 @@ def test_gpus_older_than_volta_are_not_compiled_for(monkeypatch):
 
     import torch
 
-    from ovoz.train import compiled
+    from ovoz.gemma.kernels import compiled_layers as compiled
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # Triton "installed"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -116,7 +116,7 @@ def test_gpus_older_than_volta_are_not_compiled_for(monkeypatch):
 def test_fall_back_lets_a_failing_graph_run_eagerly(setup):
     import torch
 
-    from ovoz.train.compiled import compile_layers, uncompile_layers
+    from ovoz.gemma.kernels.compiled_layers import compile_layers, uncompile_layers
 
     model, _ = setup
     with torch._dynamo.config.patch(suppress_errors=False):

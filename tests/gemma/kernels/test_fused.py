@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import ovoz
-from ovoz import fused
-from ovoz.static_engine import StaticEngine
+from ovoz.gemma.kernels import fused
+from ovoz.gemma.static_engine import StaticEngine
 
 SYSTEM, USER = ovoz.types.SYSTEM_PROMPT, ovoz.types.USER_PROMPT
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import ovoz
-from ovoz.engine import prepare_inputs
+from ovoz.gemma.generate import prepare_inputs
 from ovoz.errors import AdapterError, AudioTooLongError, ConfigError, ModelLoadError, ModelNotFoundError
-from ovoz.prompt import render_prompt
-from ovoz.testing import save_adapter
+from ovoz.gemma.prompt import render_prompt
+from ovoz.gemma.testing import save_adapter
 
 
 @pytest.mark.parametrize("seconds", [1.0, 4.4, 10.0, 29.96])

@@ -26,11 +26,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import fused
-from .engine import Generation, GenerationStats, prepare_inputs, stop_token_ids
-from .kv_shared import KVSharedLayersOnLastPositions
+from .kernels import fused
+from .generate import Generation, GenerationStats, prepare_inputs, stop_token_ids
+from .kernels.kv_shared import KVSharedLayersOnLastPositions
 from .prompt import render_prompt
-from .types import SAMPLE_RATE, SYSTEM_PROMPT, USER_PROMPT
+from ..types import SAMPLE_RATE, SYSTEM_PROMPT, USER_PROMPT
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ class StaticEngine:
     ``slots``: rows decoded together (the batch size). ``max_new_tokens``: cap per clip (sizes the cache).
     ``use_cuda_graphs``: capture the decode step (CUDA only; default on CUDA). ``refill_fraction``: free slots
     are refilled together once this share of them is free (or the queue is short). ``fused_kernels``: run
-    Gemma 4's norms, rotary embedding and MLP activation as compiled kernels (:mod:`ovoz.fused`); ``None`` (auto)
-    decides per run with :func:`ovoz.fused.choose` (CUDA with Triton; already compiled, or hours of audio).
+    Gemma 4's norms, rotary embedding and MLP activation as compiled kernels (:mod:`ovoz.gemma.kernels.fused`); ``None`` (auto)
+    decides per run with :func:`ovoz.gemma.kernels.fused.choose` (CUDA with Triton; already compiled, or hours of audio).
     """
 
     def __init__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ovoz.kv_shared import KVSharedLayersOnLastPositions, kv_shared_layers, text_model_of
+from ovoz.gemma.kernels.kv_shared import KVSharedLayersOnLastPositions, kv_shared_layers, text_model_of
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The model to train: Gemma 4 base (4-bit on CUDA) + a new or continued LoRA adapter, on one of two backends.
 
 * ``transformers``: transformers + PEFT everywhere (CPU included). New adapters target the inner ``.linear`` of
-  Gemma 4's clippable linears through a regex (``ovoz.adapter.target_regex``), so stock PEFT accepts them.
+  Gemma 4's clippable linears through a regex (``ovoz.gemma.adapter.target_regex``), so stock PEFT accepts them.
 * ``unsloth``: Unsloth's ``FastModel`` (CUDA only, optional extra). Its saved ``adapter_config.json`` is rewritten
   to the same regex afterwards, so both backends produce the same adapter layout.
 """
@@ -55,7 +55,7 @@ def resolve_backend(backend: str, device: str) -> str:
 def lora_config(config: Any) -> Any:
     from peft import LoraConfig
 
-    from ..adapter import target_regex
+    from .adapter import target_regex
 
     return LoraConfig(
         r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, bias=config.lora_bias,
@@ -67,7 +67,7 @@ def load_for_training(config: Any, device: str) -> TrainModel:
     """Load the base and attach a trainable adapter (new, or continued from ``config.adapter``)."""
     import torch
 
-    from ..model import DEFAULT_BASE, DEFAULT_BASE_4BIT, resolve_folder
+    from .loading import DEFAULT_BASE, DEFAULT_BASE_4BIT, resolve_folder
 
     cuda = device.startswith("cuda")
     bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
@@ -92,10 +92,10 @@ def load_for_training(config: Any, device: str) -> TrainModel:
         model = _load_transformers(config, base_folder, quantize, dtype, device, ple_on_cpu=ple_on_cpu)
         model = _attach_adapter(config, model, adapter_folder)
         if use_compiled_layers(config.compile_layers, device):
-            from .compiled import compile_layers
+            from .kernels.compiled_layers import compile_layers
 
             compiled = compile_layers(model, fall_back=config.compile_layers == "auto")
-    from ..processor import load_processor
+    from .processor import load_processor
 
     processor = load_processor(base_folder)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -107,7 +107,7 @@ def load_for_training(config: Any, device: str) -> TrainModel:
 
 def use_compiled_layers(setting: str, device: str) -> bool:
     """``compile_layers``: ``auto`` compiles on CUDA when Triton is there; ``on`` insists (on the CPU too)."""
-    from .compiled import available
+    from .kernels.compiled_layers import available
 
     if setting == "on" and device.startswith("cuda") and not available(device):
         raise DependencyError("compile_layers=on needs Triton for CUDA (it comes with PyTorch's CUDA wheels) and a "
@@ -168,7 +168,7 @@ def _attach_adapter(config: Any, model: Any, adapter_folder: Path | None) -> Any
     set_seed(config.seed)  # the LoRA initialisation depends on it
     if adapter_folder is None:
         return get_peft_model(model, lora_config(config))
-    from ..adapter import inspect_adapter
+    from .adapter import inspect_adapter
     from ..errors import AdapterError
 
     info = inspect_adapter(adapter_folder)
@@ -225,7 +225,7 @@ def _load_unsloth(config: Any, folder: Path, quantize: bool, adapter_folder: Pat
     )
     if adapter_folder is not None:
         return _attach_adapter(config, model, adapter_folder)
-    from ..adapter import target_regex
+    from .adapter import target_regex
 
     # ovoz's regex, not the seed's name list: Unsloth filters a name list by its finetune_* flags and silently drops
     # every audio-tower target unless finetune_audio_layers is set (which then adds the audio q/k/v too). A string
@@ -251,7 +251,7 @@ def normalize_saved_adapter(folder: Path, config: Any) -> None:
     import json
     import re
 
-    from ..adapter import inspect_adapter
+    from .adapter import inspect_adapter
 
     config_file = folder / "adapter_config.json"
     saved = json.loads(config_file.read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def merge_adapter(
     ``dtype``: weights dtype of the merged model (``bfloat16`` default, ``float32`` for tests).
     ``device``: where the merge runs (the CPU needs about 16 GB of memory for E4B in bf16).
     """
-    from .model import DEFAULT_BASE, load
+    from .loading import DEFAULT_BASE, load
 
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import ovoz
-from ovoz.engine import GenerationStats, generate
-from ovoz.static_engine import StaticEngine
+from ovoz.gemma.generate import GenerationStats, generate
+from ovoz.gemma.static_engine import StaticEngine
 
 SYSTEM, USER = ovoz.types.SYSTEM_PROMPT, ovoz.types.USER_PROMPT
 

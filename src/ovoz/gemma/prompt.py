@@ -6,7 +6,7 @@ then the instruction, and the model's answer. ``render_prompt`` reproduces it ch
 
 from __future__ import annotations
 
-from .types import SYSTEM_PROMPT, USER_PROMPT
+from ..types import SYSTEM_PROMPT, USER_PROMPT
 
 BOS = "<bos>"
 EOS = "<eos>"

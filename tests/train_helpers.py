@@ -35,8 +35,8 @@ def lora_model_and_processor(model_dir: Path):
     from peft import LoraConfig, get_peft_model
     from transformers import Gemma4ForConditionalGeneration
 
-    from ovoz.adapter import target_regex
-    from ovoz.processor import load_processor
+    from ovoz.gemma.adapter import target_regex
+    from ovoz.gemma.processor import load_processor
 
     torch.manual_seed(0)
     processor = load_processor(model_dir)

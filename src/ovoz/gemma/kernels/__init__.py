@@ -1,0 +1,1 @@
+"""Kernels and per-instance forwards for one Gemma 4 model instance (never patched process-wide)."""
