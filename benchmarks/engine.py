@@ -103,9 +103,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
+    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     from ovoz.gemma.processor import build_processor
-    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     model, tokenizer = build_e4b(args.dtype)
     processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)
@@ -148,7 +148,7 @@ def main() -> None:
 def run_engine(model, processor, clips_b, args, fused: bool) -> dict:
     import torch
 
-    from ovoz.gemma.generate import GenerationStats
+    from ovoz.decoding import DecodeStats
     from ovoz.gemma.static_engine import StaticEngine
     from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
@@ -163,7 +163,7 @@ def run_engine(model, processor, clips_b, args, fused: bool) -> dict:
         first_s = time.perf_counter() - t0
         best = None
         for _ in range(3):
-            stats = GenerationStats()
+            stats = DecodeStats()
             tn, outs = timed(lambda: engine.run(clips_b, max_new_tokens=args.tokens, system=SYSTEM_PROMPT,
                                                 user=USER_PROMPT, stats=stats))
             if best is None or tn < best[0]:

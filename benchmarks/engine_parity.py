@@ -25,19 +25,20 @@ def main() -> None:
     args = parser.parse_args()
     import torch
     import transformers
+    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     import ovoz.gemma.static_engine as se
     from ovoz.gemma.generate import generate
     from ovoz.gemma.processor import build_processor
     from ovoz.gemma.testing import build_random_model, build_tokenizer, model_config
-    from ovoz.types import SYSTEM_PROMPT as S, USER_PROMPT as U
-    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
+    from ovoz.types import SYSTEM_PROMPT as S
+    from ovoz.types import USER_PROMPT as U
 
     print("transformers", transformers.__version__)
     tokenizer = build_tokenizer()
     processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)
     clips = real_clips()
-    packed = se._PackedAttention
+    packed = se.packed_attention
     devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     n = args.tokens
     for device in devices:
@@ -45,7 +46,7 @@ def main() -> None:
                                    dtype=getattr(torch, args.dtype))
         reference = [generate(model, processor, [c], max_new_tokens=n, system=S, user=U)[0].token_ids for c in clips]
         for use_packed in (True, False):
-            se._PackedAttention = packed if use_packed else contextlib.nullcontext
+            se.packed_attention = packed if use_packed else (lambda config: contextlib.nullcontext())
             for graphs, fused in ([(False, False), (True, False), (True, True)] if device == "cuda"
                                   else [(False, False)]):
                 engine = se.StaticEngine(model, processor, slots=3, max_new_tokens=n, use_cuda_graphs=graphs,
@@ -55,7 +56,7 @@ def main() -> None:
                          for r, o in zip(reference, outputs)]
                 print(f"{device} packed={use_packed} graphs={graphs} fused={fused}: equal prefix per clip {agree} "
                       f"(of {[len(r) for r in reference]})", flush=True)
-        se._PackedAttention = packed
+        se.packed_attention = packed
         # The first token straight from prefill, against a plain forward, for one clip.
         from ovoz.gemma.generate import prepare_inputs
 
@@ -65,8 +66,8 @@ def main() -> None:
             plain = model(**inputs, use_cache=False).logits[0, -1].float().log_softmax(-1)
             engine = se.StaticEngine(model, processor, slots=1, max_new_tokens=n, use_cuda_graphs=False,
                                      fused_kernels=False)
-            with se._PackedAttention():
-                token, logprob, _ = engine._prefill([se._Request(0, clips[0], n)], [0], S, U)
+            with packed(engine.text.config):
+                token, logprob, _ = engine._prefill([se._Request(clips[0], n, lambda result: None)], [0], S, U)
         print(f"{device}: prefill token {token.item()} (plain argmax {plain.argmax().item()}), engine logprob "
               f"{logprob.item():.4f} vs plain logprob of that token {plain[token.item()].item():.4f}, "
               f"plain max {plain.max().item():.4f}", flush=True)

@@ -47,20 +47,22 @@ def main() -> None:
                         help="ovoz.gemma.kernels.fused kernels (default on, as measured in BENCHMARKS.md; auto leaves 1 h unfused)")
     args = parser.parse_args()
 
+    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
+
     import ovoz
+    from ovoz.gemma.decoder import GemmaDecoder
     from ovoz.gemma.loading import ModelInfo
     from ovoz.gemma.processor import build_processor
     from ovoz.transcriber import Transcriber
-    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     duration = assemble(args.hours * 3600, args.path)
     model, tokenizer = build_e4b()
     processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)
     fused = {"on": True, "off": False, "auto": None}[args.fused_kernels]
-    transcriber = Transcriber(model, processor, ModelInfo("random e4b", None, DEVICE, "bfloat16", None),
-                              engine="static", fused_kernels=fused)
+    transcriber = Transcriber(GemmaDecoder(model, processor, ModelInfo("random e4b", None, DEVICE, "bfloat16", None),
+                                           engine="static", fused_kernels=fused))
     options = ovoz.TranscribeOptions(batch_size=args.batch_size, tokens_per_s_cap=args.tokens_per_s)
-    engine = transcriber.static_engine(args.batch_size, options.max_new_tokens)
+    engine = transcriber.decoder.static_engine(args.batch_size, options.max_new_tokens)
     engine.stops = []  # fixed work (random weights)
 
     encoder = {"s": 0.0, "t0": 0.0}

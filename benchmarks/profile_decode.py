@@ -37,11 +37,12 @@ def main() -> None:
 
     import torch
     from torch.profiler import ProfilerActivity, profile
-
-    from ovoz.gemma.processor import build_processor
-    from ovoz.gemma.static_engine import StaticEngine, _PackedAttention
-    from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
+
+    from ovoz.gemma.kernels.attention import packed_attention
+    from ovoz.gemma.processor import build_processor
+    from ovoz.gemma.static_engine import StaticEngine
+    from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
     model, tokenizer = build_e4b()
     processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)
@@ -55,8 +56,8 @@ def main() -> None:
             engine.stops = []
             engine.run([clip] * batch, max_new_tokens=8, system=SYSTEM_PROMPT, user=USER_PROMPT)  # capture
             engine.positions.fill_(400)
-            kernels = FusedKernels() if fused == "on" else contextlib.nullcontext()
-            with torch.inference_mode(), _PackedAttention(), kernels:
+            kernels = FusedKernels(model) if fused == "on" else contextlib.nullcontext()
+            with torch.inference_mode(), packed_attention(engine.text.config), kernels:
                 # The first replay captures the graph over 512 positions if the run did not.
                 replay_ms = ms_per_call(lambda: engine._decode(400))
                 eager_ms = ms_per_call(lambda: engine._step(512))
@@ -76,8 +77,8 @@ def main() -> None:
             if batch > 1:  # where a prefill of the whole batch spends its time
                 from ovoz.gemma.static_engine import _Request
 
-                requests = [_Request(i, clip, 8) for i in range(batch)]
-                with torch.inference_mode(), _PackedAttention(), kernels:
+                requests = [_Request(clip, 8, lambda result: None) for _ in range(batch)]
+                with torch.inference_mode(), packed_attention(engine.text.config), kernels:
                     engine._prefill(requests, list(range(batch)), SYSTEM_PROMPT, USER_PROMPT)
                     sync()
                     t0 = time.perf_counter()

@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import contextlib
 
+    from ovoz.gemma.kernels.compiled_layers import compile_layers, uncompile_layers
     from ovoz.gemma.kernels.fused import FusedKernels
     from ovoz.gemma.kernels.kv_shared import KVSharedLayersOnLastPositions
-    from ovoz.gemma.kernels.compiled_layers import compile_layers, uncompile_layers
     from ovoz.gemma.memory import per_layer_embeddings_back, per_layer_embeddings_on_cpu
 
     steps = {"plain": plain_step, "ovoz": ovoz_step}
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if "compile" in options:
             compile_layers(model, backend="aot_eager" if common.SMOKE else "inductor")
         try:
-            with FusedKernels() if "fused" in options else contextlib.nullcontext():
+            with FusedKernels(model) if "fused" in options else contextlib.nullcontext():
                 yield steps[kind]
         finally:
             uncompile_layers(model)

@@ -72,3 +72,11 @@ def tiny_model(tiny_model_dir):
     import ovoz
 
     return ovoz.load(tiny_model_dir, adapter=None, device="cpu", dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def tiny_processor(tiny_model_dir):
+    """The tiny model's audio processor (ovoz.gemma.processor.AudioProcessor)."""
+    from ovoz.gemma.processor import load_processor
+
+    return load_processor(tiny_model_dir)

@@ -255,13 +255,13 @@ def test_plan_without_a_model():
 
 def test_streamed_text_follows_the_script(tiny_model, clips, monkeypatch):
     import ovoz.transcriber as transcriber_module
-    from ovoz.gemma.generate import Generation
+    from ovoz.decoding import Decoded
 
     def fake_generate(model, processor, batch, *, on_text=None, **kwargs):
         if on_text is not None:
             for word in ("salom ", "dunyo"):
                 on_text(word)
-        return [Generation("salom dunyo", (1, 2, 3), -0.5, True) for _ in batch]
+        return [Decoded("salom dunyo", (1, 2, 3), -0.5, True) for _ in batch]
 
     monkeypatch.setattr(transcriber_module, "generate", fake_generate)
     pieces: list[str] = []

@@ -10,7 +10,7 @@ import pytest
 
 from ovoz.errors import ConfigError
 from ovoz.subtitles import FORMATS, SubtitleOptions, cues, format_timestamp, write, write_srt, write_vtt
-from ovoz.types import OUTPUT_FORMATS, Segment, Transcript
+from ovoz.types import OUTPUT_FORMATS, Segment, Transcript, TranscriptionInfo
 
 LONG = ("Target Systems toʻliqligicha Alisher Abduvohidovga tegishli. Eslatib oʻtamiz, Ortiq Xoʻjayev poytaxt "
         "hokimi lavozimiga ikki ming oʻn sakkiz-yil aprelda tayinlanib, ikki ming yigirma uch-yil oʻn "
@@ -19,7 +19,7 @@ LONG = ("Target Systems toʻliqligicha Alisher Abduvohidovga tegishli. Eslatib o
 
 def transcript(*segments: tuple[float, float, str], duration_s: float = 120.0) -> Transcript:
     segs = tuple(Segment(id=i, start_s=s, end_s=e, text=t) for i, (s, e, t) in enumerate(segments))
-    return Transcript(text=" ".join(t for _, _, t in segments), segments=segs, duration_s=duration_s, source="x.wav")
+    return Transcript(text=" ".join(t for _, _, t in segments), segments=segs, info=TranscriptionInfo(duration_s), source="x.wav")
 
 
 SAMPLE = transcript(
@@ -123,7 +123,7 @@ def test_empty_transcript_writes_valid_empty_files():
     import srt
     import webvtt
 
-    empty = Transcript(text="", segments=(), duration_s=0.0)
+    empty = Transcript(text="", segments=(), info=TranscriptionInfo(0.0))
     outputs = {}
     for fmt in FORMATS:
         buffer = io.StringIO()

@@ -25,7 +25,7 @@ from .errors import (
     NoAudioStreamError,
     OvozError,
 )
-from .types import SAMPLE_RATE, Segment, TranscribeOptions, Transcript
+from .types import SAMPLE_RATE, Segment, TranscribeOptions, Transcript, TranscriptionInfo, VADOptions
 
 __version__ = "0.1.0"
 
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .transcriber import Transcriber
 
 __all__ = [
-    "load", "load_audio", "Transcriber", "TranscribeOptions", "Transcript", "Segment", "SAMPLE_RATE",
+    "load", "load_audio", "Transcriber", "TranscribeOptions", "TranscriptionInfo", "VADOptions", "Transcript",
+    "Segment", "SAMPLE_RATE",
     "OvozError", "ConfigError", "DependencyError", "AudioError", "AudioDecodeError", "AudioFileNotFoundError",
     "AudioTooLongError", "EmptyAudioError", "NoAudioStreamError", "ModelLoadError", "ModelNotFoundError",
     "AdapterError", "__version__",
@@ -41,8 +42,8 @@ __all__ = [
 
 
 def load(*args: Any, **kwargs: Any) -> "Transcriber":
-    """Load a model; see :func:`ovoz.gemma.loading.load`."""
-    from .gemma.loading import load as _load
+    """Load a model; see :func:`ovoz.api.load`."""
+    from .api import load as _load
 
     return _load(*args, **kwargs)
 

@@ -12,47 +12,7 @@ from .errors import ConfigError, ModelLoadError, OvozError
 
 logger = logging.getLogger("ovoz")
 
-EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The model choices shared by transcribe, eval and serve."""
-    from .gemma.loading import DEFAULT_ADAPTER, DEFAULT_BASE
-
-    group = parser.add_argument_group("model")
-    group.add_argument("--base", default=DEFAULT_BASE, help=f"base model: hub id or local folder (default {DEFAULT_BASE})")
-    adapter = group.add_mutually_exclusive_group()
-    adapter.add_argument("--adapter", default=DEFAULT_ADAPTER,
-                         help=f"LoRA adapter: hub id or local folder (default {DEFAULT_ADAPTER})")
-    adapter.add_argument("--no-adapter", action="store_true", help="run the base model alone")
-    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda when available)")
-    group.add_argument("--dtype", default=None, choices=["bfloat16", "float32", "float16"],
-                       help="weights dtype (default bfloat16)")
-    group.add_argument("--4bit", dest="four_bit", action="store_true",
-                       help="4-bit base through bitsandbytes (CUDA only)")
-    group.add_argument("--local-files-only", action="store_true", help="never contact the hub; use local folders/cache")
-    group.add_argument("--fused-kernels", choices=["auto", "on", "off"], default="auto",
-                       help="CUDA: Gemma 4's norms, rotary embedding and GELU as compiled kernels, about a third "
-                            "faster after a one-time compilation of 10-25 s per process; auto: for runs of 3 h of "
-                            "audio or more (default auto)")
-
-
-def load_model_from_args(args: argparse.Namespace):
-    from .gemma.loading import load
-
-    return load(
-        base=args.base,
-        adapter=None if args.no_adapter else args.adapter,
-        device=args.device,
-        dtype=args.dtype,
-        quantization="4bit" if args.four_bit else None,
-        local_files_only=args.local_files_only,
-        fused_kernels=fused_kernels_from_args(args),
-    )
-
-
-def fused_kernels_from_args(args: argparse.Namespace) -> bool | None:
-    return {"auto": None, "on": True, "off": False}[args.fused_kernels]
+from .commands.common import EXIT_FAILED_INPUTS, EXIT_MODEL, EXIT_OK, EXIT_USAGE  # noqa: F401 (re-exported)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import math
 import re
-import unicodedata
 
 from .errors import ConfigError
+from .words import word_key
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +27,6 @@ MIN_CHAR_LOOP = 10
 """A character loop is cut only when it spans at least this many characters ("hahahaha" is kept)."""
 MIN_DIGIT_LOOP = 20
 """Digit loops need to be longer: "1000000000" is a number, not a loop."""
-
-
-def _key(word: str) -> str:
-    """Case- and punctuation-insensitive form of a word ("Ha," == "ha")."""
-    folded = unicodedata.normalize("NFC", word).casefold()
-    key = "".join(ch for ch in folded if not unicodedata.category(ch).startswith("P"))
-    return key or folded
 
 
 def cut_repetition(text: str, *, max_repeats: int = MAX_REPEATS, max_ngram: int = MAX_NGRAM) -> tuple[str, bool]:
@@ -58,7 +51,7 @@ def cut_repetition(text: str, *, max_repeats: int = MAX_REPEATS, max_ngram: int 
 
 
 def _cut_word_loops(words: list[str], max_repeats: int, max_ngram: int) -> tuple[list[str], bool]:
-    keys = [_key(w) for w in words]
+    keys = [word_key(w) for w in words]
     kept: list[str] = []
     cut = False
     i = 0

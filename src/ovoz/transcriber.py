@@ -1,50 +1,54 @@
-"""The user-facing model object: ``model = ovoz.load(...); model.transcribe("a.wav")``."""
+"""The user-facing model object: ``model = ovoz.load(...); model.transcribe("a.wav")``.
+
+A :class:`Transcriber` is the long-audio pipeline (VAD chunks of at most 30 s, batched decoding, timed segments,
+repetition guard, output script) over a :class:`ovoz.decoding.Decoder`, which alone knows the model.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .gemma.kernels import fused
 from . import pipeline
 from .audio import AudioSource, decode_audio
-from .gemma.generate import Generation, GenerationStats, generate
+from .decoding import Decoded, Decoder, DecodeStats, JobSource, Prompt
 from .errors import ConfigError, OvozError
 from .repetition import max_new_tokens_for
-from .types import MAX_CLIP_SAMPLES, SAMPLE_RATE, Segment, TranscribeOptions, Transcript
+from .types import MAX_CLIP_SAMPLES, SAMPLE_RATE, Segment, TranscribeOptions, Transcript, TranscriptionInfo
 
 logger = logging.getLogger(__name__)
 
-ENGINES = ("auto", "static", "generate")
-
 
 class Transcriber:
-    """A loaded Gemma 4 audio model with its processor. Create it with :func:`ovoz.load`.
+    """Transcribes inputs of any length with a loaded :class:`ovoz.decoding.Decoder`. Create it with
+    :func:`ovoz.load`."""
 
-    ``engine``: ``"static"`` (static KV cache, CUDA graphs, continuous refill), ``"generate"`` (plain
-    Hugging Face ``generate``) or ``"auto"`` (static on CUDA, generate on the CPU, where it is as fast).
-    ``fused_kernels``: whether the static engine's runs use :mod:`ovoz.gemma.kernels.fused` (``None``: auto, see
-    :func:`ovoz.gemma.kernels.fused.choose`, with the audio announced by :meth:`expect_audio`).
-    """
-
-    def __init__(self, model: Any, processor: Any, info: Any, engine: str = "auto",
-                 fused_kernels: bool | None = None) -> None:
-        if engine not in ENGINES:
-            raise ConfigError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}.")
-        self.model = model
-        self.processor = processor
-        self.info = info
-        self.engine = engine
-        self.fused_kernels = fused_kernels
+    def __init__(self, decoder: Decoder) -> None:
+        self.decoder = decoder
         self.expected_audio_s = 0.0
-        self._static: dict[int, Any] = {}
-        self._vad: Any = None
+        self._vad: dict[Any, Any] = {}
 
     def __repr__(self) -> str:
         return f"Transcriber(base={self.info.base!r}, adapter={self.info.adapter!r}, device={self.info.device!r})"
+
+    @property
+    def info(self) -> Any:
+        """What was loaded (``ovoz.gemma.ModelInfo``): base, adapter, device, dtype, quantization, timings."""
+        return self.decoder.info
+
+    @property
+    def model(self) -> Any:
+        """The backend's model object (a transformers ``Gemma4ForConditionalGeneration`` for the Gemma backend)."""
+        return getattr(self.decoder, "model", None)
+
+    @property
+    def processor(self) -> Any:
+        return getattr(self.decoder, "processor", None)
 
     # ------------------------------------------------------------------ options
     def _options(self, options: TranscribeOptions | None, overrides: dict[str, Any]) -> TranscribeOptions:
@@ -54,62 +58,44 @@ class Transcriber:
             raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}; see ovoz.TranscribeOptions.")
         return options.replace(**overrides) if overrides else options
 
-    def _use_static(self) -> bool:
-        if self.engine == "auto":
-            return self.model.device.type == "cuda"
-        return self.engine == "static"
-
     def expect_audio(self, seconds: float) -> None:
-        """Say how much audio the coming calls hold in all (the runner and the evaluation do): with
-        ``fused_kernels=None`` a job of hours compiles the engine's fused kernels even when each call is short."""
+        """Say how much audio the coming calls hold in all (the runner and the evaluation do): a job of hours may
+        compile the decoder's fused kernels even when each call is short."""
         self.expected_audio_s = float(seconds)
 
-    def static_engine(self, slots: int, max_new_tokens: int) -> Any:
-        """The static engine for this batch size, built once per size (its CUDA graphs are captured on first use)."""
-        from .gemma.static_engine import StaticEngine
-
-        engine = self._static.get(slots)
-        if engine is None or engine.max_new_tokens < max_new_tokens:
-            audio_tokens = getattr(self.processor, "audio_seq_length", 750)
-            engine = StaticEngine(self.model, self.processor, slots=slots, max_new_tokens=max_new_tokens,
-                                  max_audio_tokens=audio_tokens)
-            self._static[slots] = engine
-        return engine
-
     # ------------------------------------------------------------------ decoding
-    def generate_clips(
-        self, clips: list[np.ndarray], options: TranscribeOptions, *, max_new_tokens: list[int] | None = None,
-        on_text: Callable[[str], None] | None = None, stats: GenerationStats | None = None,
-    ) -> list[Generation]:
-        """Greedy-decode clips of at most 30 s each, ``options.batch_size`` at a time."""
+    def generate_clips(self, clips: list[np.ndarray], options: TranscribeOptions, *,
+                       max_new_tokens: list[int] | None = None, on_text: Callable[[str], None] | None = None,
+                       stats: DecodeStats | None = None) -> list[Decoded]:
+        """Greedy-decode clips of at most 30 s each, ``options.batch_size`` at a time (``on_text``: one clip, streamed)."""
         caps = max_new_tokens or [options.max_new_tokens] * len(clips)
-        if not clips:
-            return []
-        if self._use_static() and on_text is None:
-            # Slots in powers of two (idle slots cost little): few engines, each with its KV cache and graphs.
-            engine = self.static_engine(min(options.batch_size, 1 << (len(clips) - 1).bit_length()),
-                                        options.max_new_tokens)
-            audio_s = max(self.expected_audio_s, sum(len(clip) for clip in clips) / SAMPLE_RATE)
-            return engine.run(clips, max_new_tokens=caps, system=options.system_prompt, user=options.user_prompt,
-                              stats=stats, fused_kernels=fused.choose(self.fused_kernels, self.model.device, audio_s))
-        order = sorted(range(len(clips)), key=lambda i: -len(clips[i]))  # similar lengths share a batch
-        results: list = [None] * len(clips)
-        for start in range(0, len(order), options.batch_size):
-            batch = order[start : start + options.batch_size]
-            outputs = generate(
-                self.model, self.processor, [clips[i] for i in batch], max_new_tokens=[caps[i] for i in batch],
-                system=options.system_prompt, user=options.user_prompt, on_text=on_text, stats=stats,
-            )
-            for index, output in zip(batch, outputs):
-                results[index] = output
-        return results
+        prompt = Prompt(options.system_prompt, options.user_prompt)
+        if on_text is not None:
+            return [self.decoder.stream(clip, cap, prompt=prompt, on_text=on_text, stats=stats)
+                    for clip, cap in zip(clips, caps)]
+        return self.decoder.decode(clips, caps, prompt=prompt, batch_size=options.batch_size,
+                                   expected_audio_s=self.expected_audio_s, stats=stats)
 
-    def _vad_factory(self) -> Any:
-        if self._vad is None:
+    def serve_jobs(self, source: JobSource, options: TranscribeOptions) -> None:
+        """Decode clip jobs of concurrent requests from ``source`` until it is closed (the HTTP server's loop)."""
+        self.decoder.serve_jobs(source, prompt=Prompt(options.system_prompt, options.user_prompt),
+                                batch_size=options.batch_size, max_new_tokens=options.max_new_tokens)
+
+    @contextlib.contextmanager
+    def with_adapter(self, adapter: str | Path, *, merge: bool = False,
+                     local_files_only: bool = False) -> Iterator["Transcriber"]:
+        """This model with a LoRA adapter for the block, then without it (see the decoder's ``with_adapter``)."""
+        with self.decoder.with_adapter(adapter, merge=merge, local_files_only=local_files_only) as decoder:
+            yield Transcriber(decoder)
+
+    def vad(self, options: TranscribeOptions) -> Any:
+        """The Silero VAD for these options (one per set of VAD options, built on first use)."""
+        vad = self._vad.get(options.vad_options)
+        if vad is None:
             from .vad import SileroVAD
 
-            self._vad = SileroVAD()
-        return self._vad
+            vad = self._vad[options.vad_options] = SileroVAD(options.vad_options)
+        return vad
 
     # ------------------------------------------------------------------ public API
     def transcribe_segments(
@@ -125,7 +111,7 @@ class Transcriber:
         options = self._options(options, overrides)
         samples = self._decode(audio, sample_rate).samples
         yield from self._segments(samples, options, on_progress=on_progress, on_text=None,
-                                  timings=pipeline.PipelineTimings(), stats=GenerationStats(), streaming=True)
+                                  timings=pipeline.PipelineTimings(), stats=DecodeStats(), streaming=True)
 
     def _decode(self, audio: AudioSource, sample_rate: int | None) -> Any:
         source = (audio, sample_rate) if sample_rate is not None and isinstance(audio, np.ndarray) else audio
@@ -134,7 +120,7 @@ class Transcriber:
     def _segments(self, samples: np.ndarray, options: TranscribeOptions, *, on_progress, on_text, timings, stats,
                   streaming: bool = False):
         started = time.perf_counter()
-        chunks = pipeline.plan(samples, options, self._vad_factory)
+        chunks = pipeline.plan(samples, options, lambda: self.vad(options))
         timings.vad_s += time.perf_counter() - started
         if on_text is not None:
             # Text as it is generated: one chunk at a time, in the output script, a space between chunks.
@@ -159,7 +145,13 @@ class Transcriber:
             else:  # one call: the engine sorts and refills across the whole input
                 group = max(len(chunks), 1)
         return pipeline.segments(samples, chunks, decode, options, group_size=group, on_progress=on_progress,
-                                 postprocess=lambda text: _postprocess(text, options), timings=timings)
+                                 postprocess=lambda text: postprocess_text(text, options), timings=timings)
+
+    def _transcript(self, text_segments: tuple[Segment, ...], n_samples: int, source: Any, options: TranscribeOptions,
+                    timings: dict[str, float]) -> Transcript:
+        info = TranscriptionInfo(round(n_samples / SAMPLE_RATE, 3), options, self.info.to_dict(),
+                                 {key: round(value, 4) for key, value in timings.items()})
+        return Transcript(" ".join(s.text for s in text_segments if s.text), text_segments, info, _name(source))
 
     def transcribe(
         self,
@@ -182,25 +174,19 @@ class Transcriber:
         decoded = self._decode(audio, sample_rate)
         decoded_at = time.perf_counter()
         timings = pipeline.PipelineTimings()
-        stats = GenerationStats()
+        stats = DecodeStats()
         segments = tuple(self._segments(decoded.samples, options, on_progress=on_progress, on_text=on_text,
                                         timings=timings, stats=stats))
-        text = " ".join(s.text for s in segments if s.text)
-        finished = time.perf_counter()
         report = {
             "decode_audio_s": decoded_at - started,
             "vad_s": timings.vad_s,
             "features_s": stats.features_s,
             "generate_s": stats.generate_s,
-            "total_s": finished - started,
+            "total_s": time.perf_counter() - started,
         }
         if stats.n_decode_steps:
             report["prefill_s"] = stats.prefill_s
-        return Transcript(
-            text, segments, round(len(decoded.samples) / SAMPLE_RATE, 3), _name(audio), options,
-            {key: round(value, 4) for key, value in report.items()}, self.info.to_dict(),
-        )
-
+        return self._transcript(segments, len(decoded.samples), audio, options, report)
 
     def transcribe_batch(
         self,
@@ -229,11 +215,12 @@ class Transcriber:
             decode_s = time.perf_counter() - started
             if len(decoded.samples) > MAX_CLIP_SAMPLES:
                 try:
-                    results[index] = self.transcribe(decoded.samples, options=options, on_progress=on_progress)
+                    long = self.transcribe(decoded.samples, options=options, on_progress=on_progress)
                 except OvozError as error:
                     results[index] = error
                     continue
-                results[index] = _named(results[index], source, decode_s)
+                timings = {**long.timings, "decode_audio_s": round(decode_s, 4)}
+                results[index] = self._transcript(long.segments, len(decoded.samples), source, options, timings)
             else:
                 short.append((index, decoded, pipeline.plan(decoded.samples, options, None), decode_s))
         clips, caps, owners = [], [], []
@@ -242,7 +229,7 @@ class Transcriber:
                 clips.append(decoded.samples[chunk.start : chunk.end])
                 caps.append(max_new_tokens_for(chunk.duration_s, options.tokens_per_s_cap, options.max_new_tokens))
                 owners.append(index)
-        stats = GenerationStats()
+        stats = DecodeStats()
         started = time.perf_counter()
         outputs = self.generate_clips(clips, options, max_new_tokens=caps, stats=stats) if clips else []
         share = (time.perf_counter() - started) / max(len(clips), 1)
@@ -254,22 +241,11 @@ class Transcriber:
             segments = tuple(pipeline.segments(
                 decoded.samples, chunks, lambda clips_, caps_: [next(mine) for _ in clips_], options,
                 group_size=max(len(chunks), 1), on_progress=on_progress,
-                postprocess=lambda text: _postprocess(text, options),
+                postprocess=lambda text: postprocess_text(text, options),
             ))
-            timings = {"decode_audio_s": round(decode_s, 4), "generate_s": round(share * len(chunks), 4),
-                       "batched_inputs": len(short)}
-            results[index] = Transcript(
-                " ".join(s.text for s in segments if s.text), segments, round(len(decoded.samples) / SAMPLE_RATE, 3),
-                _name(sources[index]), options, timings, self.info.to_dict(),
-            )
+            timings = {"decode_audio_s": decode_s, "generate_s": share * len(chunks), "batched_inputs": len(short)}
+            results[index] = self._transcript(segments, len(decoded.samples), sources[index], options, timings)
         return results  # type: ignore[return-value]
-
-
-def _named(transcript: Transcript, source: Any, decode_s: float) -> Transcript:
-    """A transcript made from decoded samples, given back its source name and decoding time."""
-    timings = {**transcript.timings, "decode_audio_s": round(decode_s, 4)}
-    return Transcript(transcript.text, transcript.segments, transcript.duration_s, _name(source), transcript.options,
-                      timings, transcript.model)
 
 
 class _TextStream:
@@ -293,12 +269,12 @@ class _TextStream:
         self.pending += text
         cut = self.pending.rfind(" ")
         if cut >= 0:
-            self._emit(_postprocess(self.pending[: cut + 1], self.options))
+            self._emit(postprocess_text(self.pending[: cut + 1], self.options))
             self.pending = self.pending[cut + 1 :]
 
     def end_chunk(self) -> None:
         if self.pending:
-            self._emit(_postprocess(self.pending, self.options))
+            self._emit(postprocess_text(self.pending, self.options))
             self.pending = ""
 
     def _emit(self, text: str) -> None:
@@ -311,7 +287,8 @@ class _TextStream:
         self.emitted = True
 
 
-def _postprocess(text: str, options: TranscribeOptions) -> str:
+def postprocess_text(text: str, options: TranscribeOptions) -> str:
+    """A chunk's text as the user asked for it (``options.script``)."""
     if options.script == "cyrillic":
         from .text import to_cyrillic
 

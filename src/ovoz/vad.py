@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .errors import AudioError, ConfigError, DependencyError
-from .types import MAX_CLIP_S, MAX_CLIP_SAMPLES, SAMPLE_RATE
+from .types import MAX_CLIP_S, MAX_CLIP_SAMPLES, SAMPLE_RATE, VADOptions
+from .words import word_key
 
 if TYPE_CHECKING:
     from .types import TranscribeOptions
@@ -61,40 +60,6 @@ class Chunk:
     @property
     def duration_s(self) -> float:
         return self.n_samples / SAMPLE_RATE
-
-
-@dataclass(frozen=True)
-class VADOptions:
-    """How frame probabilities become speech spans and spans become chunks."""
-
-    threshold: float = 0.5
-    """A frame at or above this probability starts speech."""
-    neg_threshold: float | None = None
-    """Speech ends below this probability; None = threshold - 0.15 (Silero's hysteresis)."""
-    min_speech_s: float = 0.25
-    """Speech spans shorter than this (seconds) are dropped as blips."""
-    min_silence_s: float = 0.1
-    """Pauses shorter than this (seconds) do not end a speech span."""
-    speech_pad_s: float = 0.2
-    """Seconds of context added on each side of speech, never past the middle of a pause."""
-    max_merge_gap_s: float = 3.0
-    """Neighbouring speech is merged into one chunk only across pauses up to this long (seconds)."""
-    min_chunk_s: float = 2.0
-    """A chunk shorter than this may grow past the target (up to 30 s) to absorb its neighbour."""
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.threshold < 1.0:
-            raise ConfigError(f"threshold={self.threshold!r}: give a probability between 0 and 1 (default 0.5).")
-        if self.neg_threshold is not None and not 0.0 <= self.neg_threshold <= self.threshold:
-            raise ConfigError(f"neg_threshold={self.neg_threshold!r}: give a probability <= threshold, or None.")
-        for name in ("min_speech_s", "min_silence_s", "speech_pad_s", "max_merge_gap_s", "min_chunk_s"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= MAX_CLIP_S:
-                raise ConfigError(f"{name}={value!r}: give seconds between 0 and {MAX_CLIP_S:g}.")
-
-    @property
-    def exit_threshold(self) -> float:
-        return self.neg_threshold if self.neg_threshold is not None else max(self.threshold - 0.15, 0.01)
 
 
 def _samples(seconds: float) -> int:
@@ -271,15 +236,6 @@ def _merge_pieces(pieces: list[Chunk], target: int, max_gap: int, min_chunk: int
 
 # ------------------------------------------------------------------------------ overlap de-duplication
 
-_APOSTROPHES = re.compile("['`\u2018\u2019\u02bb\u02bc\u02b9\u00b4]")
-
-
-def _word_key(word: str) -> str:
-    """Case-, apostrophe- and punctuation-insensitive form of a word, for comparison only."""
-    word = _APOSTROPHES.sub("", unicodedata.normalize("NFC", word).casefold())
-    return "".join(ch for ch in word if not unicodedata.category(ch).startswith(("P", "S")))
-
-
 def merge_overlap(prev_text: str, next_text: str, max_words: int = 8) -> tuple[str, str]:
     """Remove the words that two overlapping chunks both transcribed; return ``(prev_text, next_text)``.
 
@@ -293,8 +249,8 @@ def merge_overlap(prev_text: str, next_text: str, max_words: int = 8) -> tuple[s
     max_words: longest overlap searched, in words (about 2.5 words per second of overlap).
     """
     prev_words, next_words = prev_text.split(), next_text.split()
-    prev_keys = [_word_key(w) for w in prev_words]
-    next_keys = [_word_key(w) for w in next_words]
+    prev_keys = [word_key(w) for w in prev_words]
+    next_keys = [word_key(w) for w in next_words]
     longest = min(max_words, len(prev_words), len(next_words))
     for k in range(longest, 0, -1):
         a, b = prev_keys[len(prev_keys) - k:], next_keys[:k]

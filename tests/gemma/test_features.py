@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ovoz.audio import load_audio
-from ovoz.gemma.generate import prepare_inputs
 from ovoz.gemma.features import prepare_inputs_torch, supported
+from ovoz.gemma.generate import prepare_inputs
 from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import ovoz
-from ovoz.gemma.generate import prepare_inputs
 from ovoz.errors import AdapterError, AudioTooLongError, ConfigError, ModelLoadError, ModelNotFoundError
+from ovoz.gemma.generate import prepare_inputs
 from ovoz.gemma.prompt import render_prompt
 from ovoz.gemma.testing import save_adapter
 

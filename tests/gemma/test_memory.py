@@ -54,10 +54,10 @@ def test_training_loss_is_unchanged_with_the_table_on_the_cpu(tiny_model_dir):
     from peft import LoraConfig, get_peft_model
 
     from ovoz.gemma.adapter import target_regex
+    from ovoz.gemma.memory import per_layer_embeddings_on_cpu
     from ovoz.gemma.processor import load_processor
     from ovoz.train.collator import AudioCollator
     from ovoz.train.loss import selective_loss
-    from ovoz.gemma.memory import per_layer_embeddings_on_cpu
 
     processor = load_processor(tiny_model_dir)
     rng = np.random.default_rng(0)
@@ -96,9 +96,9 @@ def test_vision_tower_is_dropped_and_audio_still_runs():
 @pytest.mark.parametrize(("setting", "on_cpu"), [("cpu", True), ("gpu", False), ("auto", False)])
 def test_load_for_training_places_the_table(tiny_model_dir, tmp_path, setting, on_cpu):
     from ovoz.gemma.kernels.kv_shared import text_model_of
-    from ovoz.train import resolve_config
     from ovoz.gemma.memory import CPULookup
     from ovoz.gemma.training import load_for_training
+    from ovoz.train import resolve_config
 
     config = resolve_config(overrides={"base": str(tiny_model_dir), "local_files_only": True,
                                        "per_layer_embeddings": setting, "compile_layers": "off"})

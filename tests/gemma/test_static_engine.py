@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import ovoz
-from ovoz.gemma.generate import GenerationStats, generate
+from ovoz.decoding import DecodeStats
+from ovoz.gemma.generate import generate
 from ovoz.gemma.static_engine import StaticEngine
 
 SYSTEM, USER = ovoz.types.SYSTEM_PROMPT, ovoz.types.USER_PROMPT
@@ -31,7 +32,7 @@ def test_tokens_match_generate_for_every_batch_composition(tiny_model, real_clip
     """Mixed lengths (4-18 s), more clips than slots (refill), and per-clip caps that end rows early."""
     caps = [20, 5, 20, 13, 1, 20, 2]
     engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=slots, max_new_tokens=20)
-    stats = GenerationStats()
+    stats = DecodeStats()
     outputs = engine.run(real_clips, max_new_tokens=caps, system=SYSTEM, user=USER, stats=stats)
     for ref, out, cap in zip(reference, outputs, caps):
         assert out.token_ids == ref.token_ids[:cap]
@@ -64,7 +65,7 @@ def test_transcriber_uses_the_engine_on_request(tiny_model_dir, real_clips, refe
     model = ovoz.load(tiny_model_dir, None, device="cpu", dtype="float32", engine="static")
     outputs = model.generate_clips(real_clips[:3], ovoz.TranscribeOptions(max_new_tokens=20, batch_size=2))
     assert [o.token_ids for o in outputs] == [r.token_ids for r in reference[:3]]
-    assert set(model._static) == {2}  # one engine, built for the batch size
+    assert set(model.decoder._static) == {2}  # one engine, built for the batch size
 
 
 def test_engine_refuses_caps_beyond_its_cache(tiny_model, real_clips):

@@ -207,8 +207,8 @@ def test_run_with_the_per_layer_table_on_the_cpu_and_compiled_layers_matches_the
     evaluation and saving work. The text layers compile with aot_eager here: inductor takes minutes on a CPU, and
     aot_eager's dynamic-shape backward of the audio layer fails on a view (inductor's does not: the GPU run of
     benchmarks/train_run.py compiled both towers over clips of changing length)."""
-    from ovoz.train import train
     from ovoz.gemma.kernels import compiled_layers as compiled
+    from ovoz.train import train
 
     monkeypatch.setattr(compiled, "LAYER_CLASSES", ("Gemma4TextDecoderLayer",))
     real_compile = compiled.compile_layers

@@ -9,9 +9,9 @@ from ..types import TranscribeOptions
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from ..cli import add_model_arguments
     from ..data import FORMATS
-    from ..evaluate import DEFAULT_NORMALIZERS, DEFAULT_PRIMARY
+    from ..eval import DEFAULT_NORMALIZERS, DEFAULT_PRIMARY
+    from .common import add_model_arguments
 
     parser = commands.add_parser(
         "eval",
@@ -82,7 +82,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def model_specs(args: argparse.Namespace) -> list:
     """The models to evaluate: the --adapter (or the base with --no-adapter), then each --compare."""
-    from ..evaluate import BASE_NAME, ModelSpec, unique_names
+    from ..eval import BASE_NAME, ModelSpec, unique_names
 
     first = ModelSpec(BASE_NAME) if args.no_adapter else ModelSpec.parse(str(args.adapter))
     return unique_names([first, *(ModelSpec.parse(text) for text in args.compare)])
@@ -97,11 +97,11 @@ def _default_output(dataset: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..cli import EXIT_FAILED_INPUTS, EXIT_OK, fused_kernels_from_args
+    from ..api import load
     from ..errors import ConfigError
-    from ..evaluate import evaluate, read_corpus
-    from ..gemma.loading import load
-    from ..report import headline_table
+    from ..eval import evaluate, read_corpus
+    from ..eval.report import headline_table
+    from .common import EXIT_FAILED_INPUTS, EXIT_OK, fused_kernels_from_args
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit {args.limit}: give a positive number of utterances.")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from ..gemma.loading import DEFAULT_ADAPTER, DEFAULT_BASE
+    from ..types import DEFAULT_ADAPTER, DEFAULT_BASE
 
     parser = commands.add_parser(
         "merge", help="merge a LoRA adapter into the base (for engines that take no adapters, e.g. vLLM)",

@@ -10,7 +10,7 @@ from ..types import OUTPUT_FORMATS, SCRIPTS, TranscribeOptions
 
 
 def register(commands: "argparse._SubParsersAction") -> None:
-    from ..cli import add_model_arguments
+    from .common import add_model_arguments
 
     parser = commands.add_parser(
         "transcribe", help="transcribe audio/video files or folders",
@@ -43,10 +43,10 @@ def register(commands: "argparse._SubParsersAction") -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import runner
-    from ..cli import EXIT_FAILED_INPUTS, EXIT_OK, load_model_from_args
     from ..errors import ConfigError
     from ..io import expand_inputs
     from ..subtitles import SubtitleOptions
+    from .common import EXIT_FAILED_INPUTS, EXIT_OK, load_model_from_args
 
     formats = runner.parse_formats(args.output_format)
     options = TranscribeOptions(

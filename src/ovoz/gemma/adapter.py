@@ -153,3 +153,8 @@ def apply_adapter(model: Any, folder: str | Path, *, hub_kwargs: dict | None = N
     except (RuntimeError, ValueError, KeyError) as error:
         raise AdapterError(f"{folder}: the adapter does not fit the base model ({error}).") from error
     return peft_model, info
+
+
+def has_lora(model: Any) -> bool:
+    """Whether any LoRA layer is inside ``model``."""
+    return any("lora_" in name for name, _ in model.named_modules())

@@ -8,41 +8,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..decoding import Decoded, DecodeStats
 from ..errors import AudioTooLongError
-from .prompt import render_prompt
 from ..types import MAX_CLIP_SAMPLES, SAMPLE_RATE
+from .prompt import render_prompt
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One clip's decoded output."""
-
-    text: str
-    token_ids: tuple[int, ...]
-    """Generated ids, without the stop token."""
-    avg_logprob: float | None
-    """Mean log-probability of the generated tokens (stop token included)."""
-    stopped: bool
-    """True when generation ended at a stop token; False when it hit the token cap."""
-
-
-@dataclass
-class GenerationStats:
-    """Time spent, accumulated over calls (seconds)."""
-
-    features_s: float = 0.0
-    generate_s: float = 0.0
-    prefill_s: float = 0.0
-    n_clips: int = 0
-    n_new_tokens: int = 0
-    n_decode_steps: int = 0
 
 
 class TextCallbackStreamer:
@@ -125,8 +100,8 @@ def generate(
     system: str,
     user: str,
     on_text: Callable[[str], None] | None = None,
-    stats: GenerationStats | None = None,
-) -> list[Generation]:
+    stats: DecodeStats | None = None,
+) -> list[Decoded]:
     """Greedy transcription of a batch of clips (16 kHz mono float32, each at most 30 s).
 
     ``max_new_tokens`` is one cap for all clips or one per clip. ``on_text`` (batch of one only) receives
@@ -187,7 +162,7 @@ def generate(
         counted = length + (1 if stopped else 0)  # the stop token's probability counts too
         avg = float(chosen[row, :counted].mean()) if counted else None
         text = tokenizer.decode(ids[:length], skip_special_tokens=True).strip()
-        results.append(Generation(text, tuple(ids[:length]), avg, stopped))
+        results.append(Decoded(text, tuple(ids[:length]), avg, stopped))
     if stats is not None:
         stats.features_s += features_done - started
         stats.generate_s += finished - features_done

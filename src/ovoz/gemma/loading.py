@@ -1,7 +1,7 @@
 """The only module that knows how Gemma 4 + a LoRA adapter are loaded.
 
 ``load`` resolves hub ids or local folders, builds the model in the requested dtype / quantization on the
-requested device, applies the adapter (Unsloth- or PEFT-saved) and returns a :class:`Transcriber`.
+requested device, applies the adapter (Unsloth- or PEFT-saved) and returns a :class:`ovoz.gemma.decoder.GemmaDecoder`.
 """
 
 from __future__ import annotations
@@ -10,16 +10,30 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, DependencyError, ModelLoadError, ModelNotFoundError
+from ..errors import ConfigError, DependencyError, ModelLoadError
+
+if TYPE_CHECKING:
+    from .decoder import GemmaDecoder
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE = "unsloth/gemma-4-E4B-it"
-DEFAULT_BASE_4BIT = "unsloth/gemma-4-e4b-it-unsloth-bnb-4bit"
-DEFAULT_ADAPTER = "zehnmindai/gemma_4_uzbek_stt_lora"
+from ..types import DEFAULT_ADAPTER, DEFAULT_BASE, DEFAULT_BASE_4BIT
+from .hub import resolve_folder  # noqa: F401 (re-exported)
+
 DTYPES = ("bfloat16", "float16", "float32")
+SKIP_4BIT_MODULES = ("audio_tower", "embed_audio", "lm_head")
+"""Left in bf16 by 4-bit loading, as in Unsloth's pre-quantized checkpoint: the audio tower's clippable linears, the
+audio embedder and the output head."""
+
+
+def quantization_config(compute_dtype: Any) -> Any:
+    """The bitsandbytes 4-bit (NF4, double quantization) config ovoz loads a full-precision base with."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
+                              bnb_4bit_use_double_quant=True, llm_int8_skip_modules=list(SKIP_4BIT_MODULES))
 _DTYPE_ALIASES = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
 
 
@@ -64,34 +78,7 @@ def resolve_dtype(dtype: str | None) -> str:
     return name
 
 
-def resolve_folder(spec: str | Path, *, kind: str, local_files_only: bool, revision: str | None = None) -> Path:
-    """A local folder as is, or a hub id downloaded (or found in the cache) with huggingface_hub."""
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise ModelLoadError(f"--{kind} {spec}: is a file; give the model folder or a hub id.")
-    if str(spec).startswith((".", "/", "~")) or str(spec).count("/") != 1:
-        raise ModelNotFoundError(f"--{kind} {spec}: no such folder, and it is not a hub id of the form owner/name.")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(str(spec), revision=revision, local_files_only=local_files_only))
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
-        how = "it is not in the local Hugging Face cache" if local_files_only else (
-            "it could not be downloaded and is not in the local cache"
-        )
-        raise ModelNotFoundError(
-            f"--{kind} {spec}: {how} ({type(error).__name__}).\n"
-            f"  Point ovoz at local weights instead: --{kind} /path/to/folder "
-            f"(a folder with config.json{' and adapter_config.json' if kind == 'adapter' else ''}),\n"
-            f"  or download them on a connected machine with `hf download {spec} --local-dir DIR` "
-            "and copy DIR here."
-        ) from error
-
-
-def load(
+def load_decoder(
     base: str | Path = DEFAULT_BASE,
     adapter: str | Path | None = DEFAULT_ADAPTER,
     *,
@@ -103,8 +90,8 @@ def load(
     revision: str | None = None,
     engine: str = "auto",
     fused_kernels: bool | None = None,
-) -> "Transcriber":
-    """Load a Gemma 4 audio model and (optionally) a LoRA adapter, ready to transcribe.
+) -> "GemmaDecoder":
+    """Load a Gemma 4 audio model and (optionally) a LoRA adapter as a :class:`ovoz.gemma.decoder.GemmaDecoder`.
 
     ``base``/``adapter``: hub ids or local folders; ``adapter=None`` runs the base alone.
     ``device``: ``"cuda"``, ``"cpu"`` or ``None`` for the best available. ``dtype``: ``"bfloat16"`` (default)
@@ -144,14 +131,7 @@ def load(
     )
     config = _read_config(base_folder)
     if quantization == "4bit" and "quantization_config" not in config:
-        from transformers import BitsAndBytesConfig
-
-        model_kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype,
-            bnb_4bit_use_double_quant=True,
-            # The audio tower's clippable linears and the embedder stay in bf16, as in Unsloth's checkpoint.
-            llm_int8_skip_modules=["audio_tower", "embed_audio", "lm_head"],
-        )
+        model_kwargs["quantization_config"] = quantization_config(torch_dtype)
     elif "quantization_config" in config and quantization is None:
         quantization = "4bit"
         logger.info("%s is pre-quantized; loading it as such", base)
@@ -189,9 +169,9 @@ def load(
     )
     logger.info("loaded %s%s on %s (%s) in %.1f s", info.base, f" + {info.adapter}" if info.adapter else "",
                 device, dtype_name, info.load_s)
-    from ..transcriber import Transcriber
+    from .decoder import GemmaDecoder
 
-    return Transcriber(model, processor, info, engine=engine, fused_kernels=fused_kernels)
+    return GemmaDecoder(model, processor, info, engine=engine, fused_kernels=fused_kernels)
 
 
 def _read_config(folder: Path) -> dict[str, Any]:

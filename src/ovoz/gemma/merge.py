@@ -34,7 +34,8 @@ def merge_adapter(
     ``dtype``: weights dtype of the merged model (``bfloat16`` default, ``float32`` for tests).
     ``device``: where the merge runs (the CPU needs about 16 GB of memory for E4B in bf16).
     """
-    from .loading import DEFAULT_BASE, load
+    from ..types import DEFAULT_BASE
+    from .loading import load_decoder
 
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
@@ -42,7 +43,7 @@ def merge_adapter(
     base = base or DEFAULT_BASE
     if "bnb-4bit" in str(base) or "4bit" in str(base).lower():
         logger.warning("%s looks 4-bit quantized: merging needs the full-precision base (e.g. %s)", base, DEFAULT_BASE)
-    transcriber = load(base, adapter, device=device, dtype=dtype, local_files_only=local_files_only,
+    transcriber = load_decoder(base, adapter, device=device, dtype=dtype, local_files_only=local_files_only,
                        merge_adapter=True)
     if transcriber.info.quantization:
         raise ConfigError(f"--base {base} is quantized; merge into the full-precision base (e.g. {DEFAULT_BASE}).")

@@ -19,7 +19,7 @@ AUDIO_START = "<|audio>"
 AUDIO_END = "<audio|>"
 
 STOP_TOKENS = (TURN_END, EOS)
-"""Generation stops at the end of the model's turn or at end-of-sequence."""
+"""Decoded stops at the end of the model's turn or at end-of-sequence."""
 
 
 def render_prompt(system: str = SYSTEM_PROMPT, user: str = USER_PROMPT) -> str:

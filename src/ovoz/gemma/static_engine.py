@@ -26,11 +26,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..decoding import Decoded, DecodeStats, JobSource
+from ..types import SAMPLE_RATE, SYSTEM_PROMPT, USER_PROMPT
+from .generate import prepare_inputs, stop_token_ids
 from .kernels import fused
-from .generate import Generation, GenerationStats, prepare_inputs, stop_token_ids
+from .kernels.attention import packed_attention
 from .kernels.kv_shared import KVSharedLayersOnLastPositions
 from .prompt import render_prompt
-from ..types import SAMPLE_RATE, SYSTEM_PROMPT, USER_PROMPT
 
 logger = logging.getLogger(__name__)
 
@@ -80,47 +82,6 @@ KV_BUCKET = 128
 """Decode attends over the cache up to the longest live row, rounded up to this many positions (one graph each)."""
 
 
-def _packed_gqa_attention(original: Callable) -> Callable:
-    """transformers' SDPA attention, except that a single-token query attends on the key/value heads directly
-    (query heads grouped per KV head) instead of copying keys and values once per query head (``repeat_kv``),
-    which at batch 128 moved tens of GB per decode step.
-
-    (Tried and reverted: two bf16 matmuls and a softmax instead of SDPA here: 6.4 instead of 7.0 ms a batch-1
-    step, no gain at batch 128, and the scores rounded to bf16 before the softmax, where SDPA keeps float32.)"""
-
-    def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
-                  scaling: float | None = None, **kwargs: Any):
-        import torch
-
-        batch, heads, q_length, dim = query.shape
-        kv_heads = key.shape[1]
-        if q_length != 1 or heads == kv_heads or kwargs.get("output_attentions"):
-            return original(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
-        grouped = query.reshape(batch, kv_heads, heads // kv_heads, dim)  # head h reads KV head h // groups
-        output = torch.nn.functional.scaled_dot_product_attention(
-            grouped, key, value, attn_mask=attention_mask, scale=scaling
-        )
-        return output.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
-
-    return attention
-
-
-class _PackedAttention:
-    """Context manager installing :func:`_packed_gqa_attention` as transformers' "sdpa" while the engine runs."""
-
-    def __enter__(self) -> None:
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
-        mapping = ALL_ATTENTION_FUNCTIONS._global_mapping
-        self.original = mapping["sdpa"]
-        mapping["sdpa"] = _packed_gqa_attention(self.original)
-
-    def __exit__(self, *exc: object) -> None:
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
-        ALL_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = self.original
-
-
 def _prompt_tokens(tokenizer: Any, system: str, user: str) -> int:
     """Text tokens of the prompt, the audio placeholder and its two brackets included."""
     return len(tokenizer(render_prompt(system, user), add_special_tokens=False)["input_ids"]) + 2
@@ -128,9 +89,58 @@ def _prompt_tokens(tokenizer: Any, system: str, user: str) -> int:
 
 @dataclass
 class _Request:
-    index: int
     clip: np.ndarray
     cap: int
+    done: Callable[[Decoded | BaseException], None]
+    cancelled: Callable[[], bool] = lambda: False
+
+
+class _ListFeed:
+    """A fixed list of clips: results land in ``results`` by position."""
+
+    def __init__(self, clips: Sequence[np.ndarray], caps: Sequence[int],
+                 on_done: Callable[[int, Decoded], None] | None) -> None:
+        self.results: list[Decoded | None] = [None] * len(clips)
+
+        def finisher(index: int) -> Callable[[Decoded | BaseException], None]:
+            def done(result: Decoded | BaseException) -> None:
+                if isinstance(result, BaseException):
+                    raise result
+                self.results[index] = result
+                if on_done is not None:
+                    on_done(index, result)
+            return done
+
+        self.queue = deque(_Request(clip, cap, finisher(i)) for i, (clip, cap) in enumerate(zip(clips, caps)))
+
+    def take(self, n: int, wait: bool) -> list[_Request]:
+        return [self.queue.popleft() for _ in range(min(n, len(self.queue)))]
+
+    def pending(self) -> int:
+        return len(self.queue)
+
+    @property
+    def closed(self) -> bool:
+        return not self.queue
+
+
+class _SourceFeed:
+    """Jobs from a :class:`ovoz.decoding.JobSource` (the server's shared queue)."""
+
+    def __init__(self, source: JobSource, max_new_tokens: int) -> None:
+        self.source = source
+        self.max_new_tokens = max_new_tokens
+
+    def take(self, n: int, wait: bool) -> list[_Request]:
+        return [_Request(job.clip, min(int(job.max_new_tokens), self.max_new_tokens), job.done, job.cancelled)
+                for job in self.source.take(n, wait)]
+
+    def pending(self) -> int:
+        return int(getattr(self.source, "pending", lambda: 1)())
+
+    @property
+    def closed(self) -> bool:
+        return self.source.closed
 
 
 class StaticEngine:
@@ -345,24 +355,37 @@ class StaticEngine:
         max_new_tokens: int | Sequence[int] = 256,
         system: str,
         user: str,
-        stats: GenerationStats | None = None,
-        on_done: Callable[[int, Generation], None] | None = None,
+        stats: DecodeStats | None = None,
+        on_done: Callable[[int, Decoded], None] | None = None,
         fused_kernels: bool | None = None,
-    ) -> list[Generation]:
+    ) -> list[Decoded]:
         """Greedy-decode every clip; finished rows are refilled at once from the queue. ``fused_kernels``
         overrides the engine's setting for this run."""
-        import torch
-
         caps = [max_new_tokens] * len(clips) if isinstance(max_new_tokens, int) else list(max_new_tokens)
         if any(cap > self.max_new_tokens for cap in caps):
             raise ValueError(f"a cap exceeds the engine's max_new_tokens={self.max_new_tokens}")
+        feed = _ListFeed(clips, caps, on_done)
+        audio_s = sum(len(clip) for clip in clips) / SAMPLE_RATE
+        setting = self.fused_kernels if fused_kernels is None else fused_kernels
+        self._drive(feed, system, user, stats, fused.choose(setting, self.device, audio_s))
+        return list(feed.results)  # type: ignore[arg-type]
+
+    def serve(self, source: JobSource, *, system: str, user: str, stats: DecodeStats | None = None,
+              fused_kernels: bool | None = None) -> None:
+        """Decode jobs from ``source`` until it is closed and every slot is idle: a finished row takes the next job
+        at once, and a cancelled job's row is freed at the next step. Each job gets its result (or error)."""
+        setting = self.fused_kernels if fused_kernels is None else fused_kernels
+        self._drive(_SourceFeed(source, self.max_new_tokens), system, user, stats,
+                    fused.choose(setting, self.device, fused.AUTO_MIN_AUDIO_S))
+
+    def _drive(self, feed: Any, system: str, user: str, stats: DecodeStats | None, use_fused: bool) -> None:
+        import torch
+
         if _prompt_tokens(self.processor.tokenizer, system, user) > self.prompt_room:
             raise ValueError(
                 f"the system and user prompts take more than the {self.prompt_room} tokens this engine holds; "
                 "shorten them or build the engine for them"
             )
-        queue = deque(_Request(i, clip, cap) for i, (clip, cap) in enumerate(zip(clips, caps)))
-        results: list[Generation | None] = [None] * len(clips)
         owner: list[_Request | None] = [None] * self.slots
         generated: list[list[int]] = [[] for _ in range(self.slots)]
         logprobs: list[list[float]] = [[] for _ in range(self.slots)]
@@ -373,54 +396,71 @@ class StaticEngine:
         started = time.perf_counter()
         features_before = self.features_s
         prefill_s = 0.0
-        n_steps = 0
+        n_steps = n_clips = n_tokens = 0
         stop_set = set(self.stops)
 
-        def finish(slot: int, stopped: bool) -> None:
-            request = owner[slot]
-            ids = generated[slot]
-            text = self.processor.tokenizer.decode(ids, skip_special_tokens=True).strip()
-            values = logprobs[slot]
-            result = Generation(text, tuple(ids), float(np.mean(values)) if values else None, stopped)
-            results[request.index] = result
-            if on_done is not None:
-                on_done(request.index, result)
+        def release(slot: int) -> None:
             owner[slot] = None
             generated[slot], logprobs[slot] = [], []
             position[slot] = self.garbage
 
-        audio_s = sum(len(clip) for clip in clips) / SAMPLE_RATE
-        setting = self.fused_kernels if fused_kernels is None else fused_kernels
-        self._fused_now = fused.choose(setting, self.device, audio_s)
-        kernels = fused.FusedKernels() if self._fused_now else contextlib.nullcontext()
-        with torch.inference_mode(), _PackedAttention(), kernels:
-            while queue or any(owner):
+        def finish(slot: int, stopped: bool) -> None:
+            nonlocal n_clips, n_tokens
+            request = owner[slot]
+            ids = generated[slot]
+            text = self.processor.tokenizer.decode(ids, skip_special_tokens=True).strip()
+            values = logprobs[slot]
+            n_clips += 1
+            n_tokens += len(ids)
+            release(slot)
+            request.done(Decoded(text, tuple(ids), float(np.mean(values)) if values else None, stopped))
+
+        self._fused_now = use_fused
+        kernels = fused.FusedKernels(self.model) if use_fused else contextlib.nullcontext()
+        with torch.inference_mode(), packed_attention(self.text.config), kernels:
+            while True:
+                for slot, request in enumerate(owner):  # a client gone: free its row
+                    if request is not None and request.cancelled():
+                        release(slot)
                 free = [s for s in range(self.slots) if owner[s] is None]
                 busy = self.slots - len(free)
-                if queue and free and (len(free) >= self.refill_at or busy == 0 or len(queue) <= len(free)):
-                    t0 = time.perf_counter()
-                    take = [queue.popleft() for _ in range(min(len(free), len(queue)))]
-                    slots = free[: len(take)]
-                    first, first_logprob, lengths = self._prefill(take, slots, system, user)
-                    first_list, logprob_list = first.tolist(), first_logprob.tolist()
-                    for slot, request, token, logprob, length in zip(
-                        slots, take, first_list, logprob_list, lengths.tolist()
-                    ):
-                        owner[slot] = request
-                        if token in stop_set or request.cap == 0:
+                if free and (len(free) >= self.refill_at or busy == 0 or feed.pending() <= len(free)):
+                    take = feed.take(len(free), wait=busy == 0)
+                    take = [r for r in take if not r.cancelled()]
+                    if take:
+                        t0 = time.perf_counter()
+                        slots = free[: len(take)]
+                        try:
+                            first, first_logprob, lengths = self._prefill(take, slots, system, user)
+                        except Exception as error:
+                            if isinstance(feed, _ListFeed):
+                                raise
+                            for request in take:  # a failed prefill fails its jobs, not the server
+                                request.done(error)
+                            continue
+                        for slot, request, token, logprob, length in zip(
+                            slots, take, first.tolist(), first_logprob.tolist(), lengths.tolist()
+                        ):
+                            owner[slot] = request
                             logprobs[slot].append(logprob)
-                            finish(slot, stopped=token in stop_set)
-                            continue
-                        generated[slot].append(token)
-                        logprobs[slot].append(logprob)
-                        if len(generated[slot]) >= request.cap:
-                            finish(slot, stopped=False)
-                            continue
-                        self.tokens[slot] = token
-                        position[slot] = length
-                    self.positions.copy_(torch.tensor(position))
-                    prefill_s += time.perf_counter() - t0
-                    continue  # refill again if prefill finished rows at once
+                            if token in stop_set or request.cap == 0:
+                                finish(slot, stopped=token in stop_set)
+                                continue
+                            generated[slot].append(token)
+                            if len(generated[slot]) >= request.cap:
+                                finish(slot, stopped=False)
+                                continue
+                            self.tokens[slot] = token
+                            position[slot] = length
+                        self.positions.copy_(torch.tensor(position))
+                        prefill_s += time.perf_counter() - t0
+                        continue  # refill again if prefill finished rows at once
+                    if busy == 0:
+                        if feed.closed:
+                            break
+                        continue
+                if not any(o is not None for o in owner):
+                    continue
                 self._decode(max(p for p, o in zip(position, owner) if o is not None))
                 n_steps += 1
                 next_tokens = self.next_tokens.tolist()  # one small device->host copy per step
@@ -448,8 +488,7 @@ class StaticEngine:
             features = self.features_s - features_before
             stats.features_s += features
             stats.generate_s += total - features
-            stats.n_clips += len(clips)
-            stats.n_new_tokens += sum(len(r.token_ids) for r in results if r is not None)
+            stats.n_clips += n_clips
+            stats.n_new_tokens += n_tokens
             stats.prefill_s += prefill_s - features
             stats.n_decode_steps += n_steps
-        return [r for r in results]  # type: ignore[misc]

@@ -129,12 +129,9 @@ def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, de
             raise DependencyError("load_in_4bit needs bitsandbytes: pip install 'ovoz[4bit]', "
                                   "or pass --no-load-in-4bit.") from error
         if not (folder / "config.json").read_text(encoding="utf-8").count("quantization_config"):
-            from transformers import BitsAndBytesConfig
+            from .loading import quantization_config
 
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
-                bnb_4bit_use_double_quant=True, llm_int8_skip_modules=["audio_tower", "embed_audio", "lm_head"],
-            )
+            kwargs["quantization_config"] = quantization_config(dtype)
         kwargs["device_map"] = {"": device}
     try:
         model = Gemma4ForConditionalGeneration.from_pretrained(folder, **kwargs)
@@ -168,8 +165,8 @@ def _attach_adapter(config: Any, model: Any, adapter_folder: Path | None) -> Any
     set_seed(config.seed)  # the LoRA initialisation depends on it
     if adapter_folder is None:
         return get_peft_model(model, lora_config(config))
-    from .adapter import inspect_adapter
     from ..errors import AdapterError
+    from .adapter import inspect_adapter
 
     info = inspect_adapter(adapter_folder)
     found = dict(model.named_modules())

@@ -131,10 +131,10 @@ def train(config: TrainConfig) -> TrainResult:
     """Train (or continue) a LoRA adapter as ``config`` says; see the module docstring for the output folder."""
     from ..data import ReadReport
     from ..gemma.loading import resolve_device
+    from ..gemma.training import load_for_training, normalize_saved_adapter
     from .card import render_model_card, write_model_card
     from .collator import AudioCollator
     from .data import DataStats, ExampleBuilder, build_dataset, count_rows, load_eval_clips
-    from ..gemma.training import load_for_training, normalize_saved_adapter
     from .trainer import make_trainer_class
 
     check_runnable(config)

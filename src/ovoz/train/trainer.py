@@ -77,11 +77,11 @@ def make_trainer_class() -> type:
             return metrics
 
         def score_dev(self) -> dict[str, float]:
-            """Greedy-decode the dev clips (shared out over processes) and score them with ovoz.metrics."""
+            """Greedy-decode the dev clips (shared out over processes) and score them with ovoz.eval.metrics."""
             import torch
 
+            from ..eval.metrics import score
             from ..gemma.generate import generate
-            from ..metrics import score
 
             config = self.ovoz_config
             model = self.accelerator.unwrap_model(self.model)

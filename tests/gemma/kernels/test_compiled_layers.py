@@ -114,17 +114,35 @@ def test_gpus_older_than_volta_are_not_compiled_for(monkeypatch):
 
 
 def test_fall_back_lets_a_failing_graph_run_eagerly(setup):
+    """``fall_back``: a graph that fails to compile runs eagerly (same output); without it the error stops the run;
+    dynamo's process-wide ``suppress_errors`` is never left changed."""
     import torch
 
     from ovoz.gemma.kernels.compiled_layers import compile_layers, uncompile_layers
 
+    def failing_backend(graph, example_inputs):
+        raise RuntimeError("this backend cannot compile anything")
+
     model, _ = setup
-    with torch._dynamo.config.patch(suppress_errors=False):
-        try:
-            compile_layers(model, backend="aot_eager")
-            assert not torch._dynamo.config.suppress_errors
-            uncompile_layers(model)
-            compile_layers(model, backend="aot_eager", fall_back=True)
-            assert torch._dynamo.config.suppress_errors
-        finally:
-            uncompile_layers(model)
+    text = model.base_model.model.model.language_model if hasattr(model, "base_model") else model.model.language_model
+    ids = torch.randint(10, 200, (1, 6))
+    model.train()
+    try:
+        with torch.no_grad():
+            expected = text(input_ids=ids).last_hidden_state
+        torch._dynamo.reset()
+        compile_layers(model, backend=failing_backend, fall_back=True)
+        with torch.enable_grad():
+            got = text(input_ids=ids).last_hidden_state
+        assert torch.allclose(got, expected, atol=1e-6)
+        assert not torch._dynamo.config.suppress_errors
+        uncompile_layers(model)
+        torch._dynamo.reset()
+        compile_layers(model, backend=failing_backend)
+        with pytest.raises(Exception, match="cannot compile"), torch.enable_grad():
+            text(input_ids=ids)
+        assert not torch._dynamo.config.suppress_errors
+    finally:
+        uncompile_layers(model)
+        torch._dynamo.reset()
+        model.eval()

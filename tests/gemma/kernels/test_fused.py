@@ -6,6 +6,8 @@ import pytest
 import torch
 
 import ovoz
+import ovoz.gemma.testing
+from ovoz.gemma import compat
 from ovoz.gemma.kernels import fused
 from ovoz.gemma.static_engine import StaticEngine
 
@@ -28,28 +30,37 @@ def test_rms_norm_is_gemma4s(dtype, with_scale):
         torch.nn.init.normal_(norm.weight)
     x = torch.randn(3, 5, 64).to(dtype) * 4
     expected = norm(x)
-    got = fused.rms_norm(x, norm.weight if with_scale else None, norm.eps)
+    got = fused.rms_norm(x, norm.weight if with_scale else None, compat.norm_epsilon(norm))
     assert got.dtype == dtype
     assert torch.equal(got, expected)
 
 
 def test_gelu_mul_is_the_mlps(tiny_model):
     mlp = tiny_model.model.model.language_model.layers[0].mlp
-    assert fused._is_gelu_tanh(mlp.act_fn)
+    assert compat.is_gelu_tanh(mlp.act_fn)
     gate, up = torch.randn(2, 7, 16), torch.randn(2, 7, 16)
     assert torch.equal(fused.gelu_tanh_mul(gate, up), mlp.act_fn(gate) * up)
 
 
-def test_patches_are_installed_and_removed(eager_backend):
+def test_kernels_go_on_one_model_instance_and_come_off(tiny_model, eager_backend):
+    """Instance forwards only: transformers' classes and module functions never change, and neither does another
+    model of the same classes."""
     from transformers.models.gemma4 import modeling_gemma4 as m
 
-    before = (m.Gemma4RMSNorm.forward, m.Gemma4TextMLP.forward, m.apply_rotary_pos_emb)
-    with fused.FusedKernels():
-        with fused.FusedKernels():  # re-entrant
-            during = (m.Gemma4RMSNorm.forward, m.Gemma4TextMLP.forward, m.apply_rotary_pos_emb)
-        assert m.Gemma4RMSNorm.forward is during[0]
-    assert all(a is not b for a, b in zip(before, during))
-    assert (m.Gemma4RMSNorm.forward, m.Gemma4TextMLP.forward, m.apply_rotary_pos_emb) == before
+    model = tiny_model.model
+    other = ovoz.gemma.testing.build_random_model(ovoz.gemma.testing.model_config(tiny_model.processor.tokenizer))
+    classes = (m.Gemma4RMSNorm.forward, m.Gemma4TextMLP.forward, m.apply_rotary_pos_emb)
+    norms = [mod for mod in model.modules() if type(mod).__name__ == "Gemma4RMSNorm"]
+    mlps = [mod for mod in model.modules() if type(mod).__name__ == "Gemma4TextMLP"]
+    with fused.FusedKernels(model) as kernels:
+        with fused.FusedKernels(model):  # re-entrant on the same model
+            pass
+        assert all("forward" in vars(mod) for mod in norms + mlps)  # still on after the inner exit
+        assert len(kernels.modules) == len(norms) + len(mlps)
+        assert not any("forward" in vars(mod) for mod in other.modules())
+        assert (m.Gemma4RMSNorm.forward, m.Gemma4TextMLP.forward, m.apply_rotary_pos_emb) == classes
+    assert not any("forward" in vars(mod) for mod in norms + mlps)
+    assert (m.Gemma4RMSNorm.forward, m.Gemma4TextMLP.forward, m.apply_rotary_pos_emb) == classes
 
 
 def test_not_available_without_cuda():
@@ -86,7 +97,7 @@ def test_training_gradients_are_unchanged(tiny_model, eager_backend):
 
     try:
         expected = loss_and_grad()
-        with fused.FusedKernels():
+        with fused.FusedKernels(model):
             got = loss_and_grad()
     finally:
         for p, flag in zip(watched, flags):
@@ -106,7 +117,7 @@ def test_the_option_reaches_the_engine(tiny_model_dir, clip_22k, eager_backend):
     texts = []
     for transcriber, expected in ((on, True), (off, False), (auto, False)):  # auto: no CUDA here
         texts.append(transcriber.transcribe(clip_22k, options=options).text)
-        engines = list(transcriber._static.values())
+        engines = list(transcriber.decoder._static.values())
         assert engines and all(engine._fused_now is expected for engine in engines)
     assert texts[0] == texts[1] == texts[2]
 
@@ -125,20 +136,21 @@ def test_auto_compiles_for_long_runs_or_when_already_compiled(monkeypatch):
     assert not fused.choose(None, torch.device("cpu"), 10 * fused.AUTO_MIN_AUDIO_S)
 
 
-def test_a_finished_run_marks_the_kernels_compiled(monkeypatch, eager_backend):
+def test_a_finished_run_marks_the_kernels_compiled(monkeypatch, eager_backend, tiny_model):
     monkeypatch.setattr(fused, "_warm", set())
     assert not fused.is_warm()
     with pytest.raises(RuntimeError):
-        with fused.FusedKernels():
+        with fused.FusedKernels(tiny_model.model):
             raise RuntimeError("failed before anything ran")
     assert not fused.is_warm()
-    with fused.FusedKernels():
+    with fused.FusedKernels(tiny_model.model):
         pass
     assert fused.is_warm()
 
 
 def test_cli_flag():
-    from ovoz.cli import build_parser, fused_kernels_from_args
+    from ovoz.cli import build_parser
+    from ovoz.commands.common import fused_kernels_from_args
 
     parser = build_parser()
     assert fused_kernels_from_args(parser.parse_args(["transcribe", "a.wav"])) is None
@@ -153,8 +165,8 @@ def test_a_long_job_compiles_even_when_each_call_is_short(tiny_model_dir, clip_2
     transcriber = ovoz.load(tiny_model_dir, adapter=None, device="cpu", dtype="float32", engine="static")
     options = ovoz.TranscribeOptions(max_new_tokens=4, batch_size=2)
     transcriber.transcribe(clip_22k, options=options)
-    assert [e._fused_now for e in transcriber._static.values()] == [False]
+    assert [e._fused_now for e in transcriber.decoder._static.values()] == [False]
     transcriber.expect_audio(fused.AUTO_MIN_AUDIO_S)
     transcriber.transcribe(clip_22k, options=options)
-    assert [e._fused_now for e in transcriber._static.values()] == [True]
+    assert [e._fused_now for e in transcriber.decoder._static.values()] == [True]
 

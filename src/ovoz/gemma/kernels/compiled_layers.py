@@ -24,6 +24,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .. import compat
+
 logger = logging.getLogger(__name__)
 
 LAYER_CLASSES = ("Gemma4TextDecoderLayer", "Gemma4AudioLayer")
@@ -55,13 +57,12 @@ def compile_layers(model: Any, *, backend: str = "inductor", dynamic: bool | Non
 
     Returns the number of layers. Idempotent: layers already compiled are left alone. :func:`uncompile_layers`
     undoes it. ``fall_back``: a graph that fails to compile runs eagerly, with dynamo's warning, instead of
-    stopping the run (sets dynamo's process-wide ``suppress_errors``; ``compile_layers: auto`` uses it).
+    stopping the run (dynamo's ``suppress_errors``, set only around these layers' compiled calls;
+    ``compile_layers: auto`` uses it).
     """
     import torch
 
-    _raise_recompile_limit(torch)
-    if fall_back:
-        torch._dynamo.config.suppress_errors = True
+    compat.raise_recompile_limit(RECOMPILE_LIMIT)
     per_class: dict[type, tuple[Any, Any]] = {}  # the eager forward and its compiled version
     count = 0
     for module in model.modules():
@@ -69,36 +70,20 @@ def compile_layers(model: Any, *, backend: str = "inductor", dynamic: bool | Non
         if cls.__name__ not in LAYER_CLASSES or _is_compiled(module):
             continue
         if cls not in per_class:
-            eager = _eager_forward(cls)
+            eager = compat.unwrapped_forward(cls)
             per_class[cls] = eager, torch.compile(eager, backend=backend, dynamic=dynamic)
-        module.forward = _layer_forward(module, *per_class[cls], checkpoints=_forward_checkpoints(cls))
+        module.forward = _layer_forward(module, *per_class[cls], checkpoints=compat.is_checkpointing_wrapper(cls.forward),
+                                       fall_back=fall_back)
         count += 1
     logger.info("compiled %d layers (backend %s); the first steps include compilation", count, backend)
     return count
-
-
-def _eager_forward(cls: type) -> Any:
-    """The layer's own forward, without transformers' checkpointing wrapper (newer releases add one)."""
-    forward = cls.forward
-    while _is_checkpointing_wrapper(forward):  # a subclass of a wrapped layer is wrapped again
-        forward = forward.__wrapped__
-    return forward
-
-
-def _forward_checkpoints(cls: type) -> bool:
-    return _is_checkpointing_wrapper(cls.forward)
-
-
-def _is_checkpointing_wrapper(function: Any) -> bool:
-    code = getattr(function, "__code__", None)  # functools.wraps copied the wrapped function's __name__
-    return code is not None and code.co_name == "forward_with_checkpointing" and hasattr(function, "__wrapped__")
 
 
 def _is_compiled(module: Any) -> bool:
     return getattr(vars(module).get("forward"), "_ovoz_compiled", False)
 
 
-def _layer_forward(module: Any, eager: Any, compiled: Any, *, checkpoints: bool) -> Any:
+def _layer_forward(module: Any, eager: Any, compiled: Any, *, checkpoints: bool, fall_back: bool = False) -> Any:
     """The instance ``forward``: the compiled function while training, checkpointed here where transformers'
     wrapper would; the eager one otherwise (evaluation decodes with a KV cache, which the compiled training
     graphs were never meant for)."""
@@ -109,9 +94,10 @@ def _layer_forward(module: Any, eager: Any, compiled: Any, *, checkpoints: bool)
     def forward(*args: Any, **kwargs: Any) -> Any:
         if not (module.training and torch.is_grad_enabled()):
             return eager(module, *args, **kwargs)
-        if checkpoints and module.gradient_checkpointing:
-            return module._gradient_checkpointing_func(partial(compiled, module, **kwargs), *args)
-        return compiled(module, *args, **kwargs)
+        with compat.dynamo_suppress_errors(fall_back):
+            if checkpoints and module.gradient_checkpointing:
+                return compat.checkpointing_function(module)(partial(compiled, module, **kwargs), *args)
+            return compiled(module, *args, **kwargs)
 
     forward._ovoz_compiled = True  # type: ignore[attr-defined]
     return forward
@@ -125,10 +111,3 @@ def uncompile_layers(model: Any) -> int:
             del module.forward
             count += 1
     return count
-
-
-def _raise_recompile_limit(torch: Any) -> None:
-    config = torch._dynamo.config
-    for name in ("recompile_limit", "cache_size_limit"):  # the newer name first; torch 2.11 has both
-        if hasattr(config, name) and getattr(config, name) < RECOMPILE_LIMIT:
-            setattr(config, name, RECOMPILE_LIMIT)

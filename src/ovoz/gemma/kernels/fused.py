@@ -6,12 +6,16 @@ kernels each) and the rotary embedding (five a call, two calls a layer). Each is
 kernel count x a few microseconds, not the weight reads; in prefill and training the same norms move the
 float32 copies of every activation through memory several times.
 
-:class:`FusedKernels` swaps, while it is active, three pieces of transformers' Gemma 4 code for compiled
-versions with the same arithmetic (a test checks each against the original):
+:class:`FusedKernels` gives, while it is active, the modules of ONE model instance compiled versions of two pieces of
+transformers' Gemma 4 code with the same arithmetic (a test checks each against the original):
 
-* ``Gemma4RMSNorm.forward``: one kernel (float32 inside, as the original);
-* ``apply_rotary_pos_emb``: one kernel per call;
-* the MLP's ``gelu_tanh(gate) * up``: one kernel.
+* every ``Gemma4RMSNorm``'s forward: one kernel (float32 inside, as the original);
+* every ``Gemma4TextMLP``'s ``gelu_tanh(gate) * up``: one kernel.
+
+It sets an instance attribute ``forward`` on those modules and deletes it on exit: the classes, transformers'
+module-level functions and every other model in the process are untouched, so engines on different models can run
+in different threads. (The rotary embedding, a module-level function called inside the attention's forward, cannot be
+replaced for one instance without copying transformers' attention code; it stays eager.)
 
 Compilation happens once per shape family (seconds per function, not the minutes a whole-model compile
 costs) and the compiled kernels can be captured in CUDA graphs. Everything else stays transformers' code.
@@ -22,7 +26,10 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import weakref
 from typing import Any
+
+from .. import compat
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +41,12 @@ AUTO_MIN_AUDIO_S = 3 * 3600.0
 10-25 s once per process on the H200 and saves about a third of the engine's time (BENCHMARKS.md), which pays
 back only over hours of audio; once compiled in a process the kernels are used for every run."""
 
+NORM_CLASS = "Gemma4RMSNorm"
+MLP_CLASS = "Gemma4TextMLP"
+
 _warm: set[str] = set()  # backends whose kernels ran in this process
-_lock = threading.RLock()
-_active = 0  # FusedKernels contexts open (the patches stay while any is)
-_saved: dict[str, Any] = {}  # transformers' originals while patched
+_lock = threading.Lock()
+_depth: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()  # open contexts per model instance
 
 
 def rms_norm(x: Any, weight: Any, eps: float) -> Any:
@@ -83,96 +92,80 @@ def available(device: Any) -> bool:
     return hasattr(torch, "compile")
 
 
+RECOMPILE_LIMIT = 64
+"""One compiled graph per shape family and norm width: the per-function cap is raised so none falls back to eager."""
+
+
 @functools.cache
 def _compiled(backend: str) -> dict[str, Any]:
     import torch
-    from transformers.models.gemma4 import modeling_gemma4
 
     if backend != "eager":
         logger.info("compiling ovoz's fused Gemma 4 kernels on first use (once per process; 10-25 s on an H200)")
-    config = torch._dynamo.config
-    # One compiled graph per shape family and norm width; raise the per-function cap so none falls back to eager.
-    for name in ("recompile_limit", "cache_size_limit"):
-        if hasattr(config, name):
-            setattr(config, name, max(getattr(config, name), 64))
+    compat.raise_recompile_limit(RECOMPILE_LIMIT)
     compile_ = functools.partial(torch.compile, backend=backend, dynamic=None, fullgraph=True)
-    rope = getattr(modeling_gemma4, "apply_rotary_pos_emb", None)
-    return {
-        "rms_norm": compile_(rms_norm),
-        "gelu_tanh_mul": compile_(gelu_tanh_mul),
-        "rope": compile_(rope) if rope is not None else None,
-    }
+    return {"rms_norm": compile_(rms_norm), "gelu_tanh_mul": compile_(gelu_tanh_mul)}
+
+
+def _norm_forward(module: Any, kernel: Any) -> Any:
+    eps = compat.norm_epsilon(module)
+    scaled = compat.norm_has_scale(module)
+
+    def forward(hidden_states: Any) -> Any:
+        return kernel(hidden_states, module.weight if scaled else None, eps)
+
+    return forward
+
+
+def _mlp_forward(module: Any, kernel: Any) -> Any:
+    def forward(x: Any) -> Any:
+        return module.down_proj(kernel(module.gate_proj(x), module.up_proj(x)))
+
+    return forward
 
 
 class FusedKernels:
-    """Context manager: transformers' Gemma 4 norms, rotary embedding and MLP activation run as compiled kernels.
+    """Context manager: the norms and MLP activations of ``model`` (one instance) run as compiled kernels.
 
     ``backend`` is torch.compile's ("inductor" on CUDA; the tests use "eager" to check the wiring on CPU).
-    Re-entrant and process-wide while active (the patched pieces are module-level in transformers).
+    Re-entrant per model; other models, and transformers' classes, are never touched.
     """
 
-    def __init__(self, backend: str | None = None) -> None:
+    def __init__(self, model: Any, backend: str | None = None) -> None:
+        self.model = model
         self.backend = backend or BACKEND
+        self.modules: list[Any] = []
 
     def __enter__(self) -> "FusedKernels":
-        global _active
         with _lock:
-            if _active == 0:
-                _patch(_compiled(self.backend))
-                logger.debug("fused Gemma 4 kernels active (torch.compile backend %s)", self.backend)
-            _active += 1
+            depth = _depth.get(self.model, 0)
+            _depth[self.model] = depth + 1
+            if depth:
+                return self
+            kernels = _compiled(self.backend)
+            for module in self.model.modules():
+                name = type(module).__name__
+                if name == NORM_CLASS:
+                    module.forward = _norm_forward(module, kernels["rms_norm"])
+                elif name == MLP_CLASS and compat.is_gelu_tanh(module.act_fn):
+                    module.forward = _mlp_forward(module, kernels["gelu_tanh_mul"])
+                else:
+                    continue
+                self.modules.append(module)
+            _installed[self.model] = self.modules
+        logger.debug("fused Gemma 4 kernels on %d modules (torch.compile backend %s)", len(self.modules), self.backend)
         return self
 
     def __exit__(self, exc_type: Any, *exc: object) -> None:
-        global _active
         with _lock:
             if exc_type is None:
                 _warm.add(self.backend)
-            _active -= 1
-            if _active == 0:
-                _restore()
+            depth = _depth[self.model] - 1
+            _depth[self.model] = depth
+            if depth:
+                return
+            for module in _installed.pop(self.model, []):
+                vars(module).pop("forward", None)
 
 
-def _is_gelu_tanh(act_fn: Any) -> bool:
-    """transformers' ``GELUTanh`` computing ``F.gelu(approximate="tanh")`` (not its pure-python variant)."""
-    act = getattr(act_fn, "act", None)
-    return (
-        type(act_fn).__name__ == "GELUTanh"
-        and isinstance(act, functools.partial)
-        and act.keywords.get("approximate") == "tanh"
-    )
-
-
-def _patch(kernels: dict[str, Any]) -> None:
-    """Swap transformers' Gemma 4 RMSNorm forward, MLP forward and rotary function for the compiled kernels."""
-    from transformers.models.gemma4 import modeling_gemma4 as m
-
-    norm, act_mul = kernels["rms_norm"], kernels["gelu_tanh_mul"]
-    _saved.clear()
-    _saved["norm"] = m.Gemma4RMSNorm.forward
-    _saved["mlp"] = m.Gemma4TextMLP.forward
-
-    def norm_forward(self: Any, hidden_states: Any) -> Any:
-        return norm(hidden_states, self.weight if self.with_scale else None, self.eps)
-
-    original_mlp = _saved["mlp"]
-
-    def mlp_forward(self: Any, x: Any) -> Any:
-        if not _is_gelu_tanh(self.act_fn):
-            return original_mlp(self, x)
-        return self.down_proj(act_mul(self.gate_proj(x), self.up_proj(x)))
-
-    m.Gemma4RMSNorm.forward = norm_forward
-    m.Gemma4TextMLP.forward = mlp_forward
-    if kernels["rope"] is not None:
-        _saved["rope"] = m.apply_rotary_pos_emb
-        m.apply_rotary_pos_emb = kernels["rope"]
-
-
-def _restore() -> None:
-    from transformers.models.gemma4 import modeling_gemma4 as m
-
-    m.Gemma4RMSNorm.forward = _saved.pop("norm")
-    m.Gemma4TextMLP.forward = _saved.pop("mlp")
-    if "rope" in _saved:
-        m.apply_rotary_pos_emb = _saved.pop("rope")
+_installed: "weakref.WeakKeyDictionary[Any, list[Any]]" = weakref.WeakKeyDictionary()

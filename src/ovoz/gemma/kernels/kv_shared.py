@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import compat
+
 
 def kv_shared_layers(text_model: Any) -> list[Any]:
     """The decoder layers of a Gemma 4 text model that reuse earlier layers' keys/values."""
@@ -128,10 +130,10 @@ class KVSharedLayersOnLastPositions:
         self.handles = [layer.register_forward_pre_hook(self._cut, with_kwargs=True) for layer in self.layers]
         self.checkpointing = {}
         for layer in self.layers:
-            checkpoint = vars(layer).get("_gradient_checkpointing_func")
+            checkpoint = compat.checkpointing_function(layer)
             if checkpoint is not None:
                 self.checkpointing[layer] = checkpoint
-                layer._gradient_checkpointing_func = self._checkpointed(layer, checkpoint)
+                compat.set_checkpointing_function(layer, self._checkpointed(layer, checkpoint))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -139,5 +141,5 @@ class KVSharedLayersOnLastPositions:
             handle.remove()
         self.handles = []
         for layer, checkpoint in self.checkpointing.items():
-            layer._gradient_checkpointing_func = checkpoint
+            compat.set_checkpointing_function(layer, checkpoint)
         self.checkpointing = {}

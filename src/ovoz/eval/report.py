@@ -24,11 +24,11 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .io import atomic_write
+from ..io import atomic_write
 
 if TYPE_CHECKING:
-    from .evaluate import EvalResult, ModelResult
     from .metrics import ErrorCounts, UtteranceScore
+    from .results import EvalResult, ModelResult
 
 __all__ = ["headline_table", "summary_dict", "utterance_rows", "write_report"]
 
@@ -107,7 +107,7 @@ def _model_summary(model: ModelResult, n_utterances: int) -> dict[str, Any]:
 
 def summary_dict(result: EvalResult) -> dict[str, Any]:
     """The content of ``summary.json``."""
-    from . import __version__
+    from .. import __version__
 
     first = result.models[0].scores if result.models else {}
     return {
@@ -138,7 +138,7 @@ def headline_table(result: EvalResult) -> str:
         f"{len(result.utterances)} utterances, {audio_s:.1f} s of audio"
         + (f", {dataset['n_skipped_rows']} rows skipped" if dataset.get("n_skipped_rows") else "")
     ]
-    from .text import get_normalizer, keep_all
+    from ..text import get_normalizer, keep_all
 
     dropping = [n for n in result.normalizers if get_normalizer(n).keep is not keep_all]
     header = ["model", "utts", "failed"]

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from ovoz.errors import ConfigError
-from ovoz.metrics import Confusion, ErrorCounts, count_errors, score, sum_counts, top_confusions
+from ovoz.eval.metrics import Confusion, ErrorCounts, count_errors, score, sum_counts, top_confusions
 
 
 @pytest.mark.parametrize(

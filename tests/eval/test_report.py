@@ -7,8 +7,8 @@ from xml.etree import ElementTree
 
 import pytest
 
-from ovoz.report import _cell
-from ovoz.report_html import _visible, _wer_bins, svg_histogram, svg_scatter
+from ovoz.eval.report import _cell
+from ovoz.eval.report_html import _visible, _wer_bins, svg_histogram, svg_scatter
 
 
 def test_histogram_is_well_formed_svg_with_one_bar_per_label():

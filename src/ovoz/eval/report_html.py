@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .evaluate import EvalResult, ModelResult
+    from .results import EvalResult, ModelResult
 
 __all__ = ["render_html", "svg_histogram", "svg_scatter"]
 

@@ -1,4 +1,4 @@
-"""ovoz.evaluate and ``ovoz eval``: decoding with a cache that resumes, scoring, adapters on one base, the report."""
+"""ovoz.eval and ``ovoz eval``: decoding with a cache that resumes, scoring, adapters on one base, the report."""
 
 from __future__ import annotations
 
@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 
 from ovoz.data import AudioArray, Utterance
-from ovoz.gemma.generate import Generation
+from ovoz.decoding import Decoded
 from ovoz.errors import AudioTooLongError, ConfigError
-from ovoz.evaluate import (
+from ovoz.eval import (
     CACHE_FILE,
     HypothesisCache,
     ModelSpec,
-    adapted,
     evaluate,
     options_key,
     read_corpus,
@@ -27,10 +26,10 @@ from ovoz.evaluate import (
     transcribe_utterances,
     unique_names,
 )
+from ovoz.eval.report import headline_table
 from ovoz.gemma.loading import ModelInfo
-from ovoz.report import headline_table
 from ovoz.transcriber import Transcriber
-from ovoz.types import SAMPLE_RATE, Segment, TranscribeOptions, Transcript
+from ovoz.types import SAMPLE_RATE, Segment, TranscribeOptions, Transcript, TranscriptionInfo
 
 # (id, seconds, reference, what the fake model "hears")
 ROWS = [
@@ -57,7 +56,7 @@ class FakeTranscriber:
         assert all(len(c) <= 30 * SAMPLE_RATE for c in clips)
         self.n_clips += len(clips)
         self.batches.append(len(clips))
-        return [Generation(self.texts[len(c)], (1, 2, 3), -0.25, True) for c in clips]
+        return [Decoded(self.texts[len(c)], (1, 2, 3), -0.25, True) for c in clips]
 
     # ovoz's own batching and option handling, around the fake decoding above.
     _options = Transcriber._options
@@ -70,7 +69,7 @@ class FakeTranscriber:
             raise AudioTooLongError("<array>", "too long for this fake")
         duration_s = len(audio) / SAMPLE_RATE
         text = "uzun nutq matni"
-        return Transcript(text, (Segment(0, 0.0, duration_s, text, -0.5, 4),), duration_s)
+        return Transcript(text, (Segment(0, 0.0, duration_s, text, -0.5, 4),), TranscriptionInfo(duration_s))
 
 
 def _utterances(rows=ROWS) -> tuple[list[Utterance], dict[int, str]]:
@@ -262,7 +261,7 @@ def test_base_unchanged_after_adapter(tiny_model, peft_adapter_dir, clips):
 
     state = {k: v.clone() for k, v in tiny_model.model.state_dict().items()}
     before = decode(tiny_model)
-    with adapted(tiny_model, peft_adapter_dir) as with_adapter:
+    with tiny_model.with_adapter(peft_adapter_dir) as with_adapter:
         assert with_adapter.info.adapter == str(peft_adapter_dir) and not with_adapter.info.merged
         during = decode(with_adapter)
     after = decode(tiny_model)
@@ -273,8 +272,8 @@ def test_base_unchanged_after_adapter(tiny_model, peft_adapter_dir, clips):
     assert all(restored[k].equal(v) for k, v in state.items())
     with (
         pytest.raises(ConfigError, match="already carries an adapter"),
-        adapted(tiny_model, peft_adapter_dir) as with_adapter,
-        adapted(with_adapter, peft_adapter_dir),
+        tiny_model.with_adapter(peft_adapter_dir) as with_adapter,
+        with_adapter.with_adapter(peft_adapter_dir),
     ):
         pass
     assert decode(tiny_model) == before
