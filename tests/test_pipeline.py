@@ -212,10 +212,10 @@ def test_pure_silence_gives_no_segments_and_empty_text(tiny_model, monkeypatch):
 def test_without_vad_fixed_30_s_windows(tiny_model, recording, monkeypatch):
     audio = recording[0][: 75 * SAMPLE_RATE]
 
-    def no_vad():
+    def no_vad(options):
         raise AssertionError("the VAD must not run with vad=False")
 
-    monkeypatch.setattr(tiny_model, "_vad_factory", no_vad)
+    monkeypatch.setattr(tiny_model, "vad", no_vad)
     decoded = _spy(monkeypatch, tiny_model)
     result = tiny_model.transcribe(audio, options=FAST.replace(vad=False))
     assert [clip.size / SAMPLE_RATE for clip in decoded] == [30.0, 30.0, 17.0]
@@ -254,16 +254,14 @@ def test_plan_without_a_model():
 
 
 def test_streamed_text_follows_the_script(tiny_model, clips, monkeypatch):
-    import ovoz.transcriber as transcriber_module
     from ovoz.decoding import Decoded
 
-    def fake_generate(model, processor, batch, *, on_text=None, **kwargs):
-        if on_text is not None:
-            for word in ("salom ", "dunyo"):
-                on_text(word)
-        return [Decoded("salom dunyo", (1, 2, 3), -0.5, True) for _ in batch]
+    def fake_stream(clip, max_new_tokens, *, prompt, on_text, stats=None):
+        for word in ("salom ", "dunyo"):
+            on_text(word)
+        return Decoded("salom dunyo", (1, 2, 3), -0.5, True)
 
-    monkeypatch.setattr(transcriber_module, "generate", fake_generate)
+    monkeypatch.setattr(tiny_model.decoder, "stream", fake_stream)
     pieces: list[str] = []
     result = tiny_model.transcribe(clips[0]["path"], options=FAST.replace(script="cyrillic"), on_text=pieces.append)
     assert result.text == "салом дунё"

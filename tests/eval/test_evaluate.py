@@ -62,6 +62,7 @@ class FakeTranscriber:
     _options = Transcriber._options
     _decode = Transcriber._decode
     transcribe_batch = Transcriber.transcribe_batch
+    _transcript = Transcriber._transcript
 
     def transcribe(self, audio, *, options=None, **_):
         self.long_calls += 1

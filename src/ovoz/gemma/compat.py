@@ -119,7 +119,8 @@ DYNAMO_RECOMPILE_LIMITS = ("recompile_limit", "cache_size_limit")
 
 def raise_recompile_limit(limit: int) -> None:
     """Raise (never lower) torch.dynamo's per-function recompile cap, so a function compiled for several shapes never
-    silently falls back to eager. A larger cache is the only effect; nothing else of torch's is changed."""
+    silently falls back to eager. A larger cache is the only effect; nothing else of torch's is changed. torch 2.13 keeps
+    dynamo's config per thread: call it in the thread that runs the compiled code."""
     import torch
 
     config = torch._dynamo.config

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from transformers.processing_utils import ProcessorMixin
 
 from ..types import AUDIO_TOKENS_PER_S, MAX_AUDIO_TOKENS, SAMPLE_RATE
 
@@ -40,9 +41,14 @@ def placeholder_counts(mask: Any) -> list[int]:
     return counts
 
 
-class AudioProcessor:
+class AudioProcessor(ProcessorMixin):
     """The audio half of ``Gemma4Processor``: ``processor(text=[...], audio=[...])`` gives ``input_ids``,
-    ``attention_mask``, ``mm_token_type_ids``, ``input_features`` and ``input_features_mask``."""
+    ``attention_mask``, ``mm_token_type_ids``, ``input_features`` and ``input_features_mask``.
+
+    A ``ProcessorMixin`` for the libraries that check for one (TRL's ``SFTTrainer``), but built without its
+    ``__init__`` (which looks the parts' classes up by name) and with its own ``__call__`` and ``save_pretrained``."""
+
+    attributes = ["feature_extractor", "tokenizer"]
 
     def __init__(self, feature_extractor: Any, tokenizer: Any, chat_template: str | None = None,
                  audio_seq_length: int = MAX_AUDIO_TOKENS, audio_ms_per_token: int = 40) -> None:
@@ -98,6 +104,9 @@ class AudioProcessor:
 
     def apply_chat_template(self, *args: Any, **kwargs: Any) -> Any:
         return self.tokenizer.apply_chat_template(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"AudioProcessor(tokenizer={type(self.tokenizer).__name__}, audio_seq_length={self.audio_seq_length})"
 
     def save_pretrained(self, folder: str | Path, **kwargs: Any) -> None:
         """Write the tokenizer, the feature extractor and ``processor_config.json`` (loadable by ``load_processor``

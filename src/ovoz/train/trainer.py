@@ -77,11 +77,16 @@ def make_trainer_class() -> type:
             return metrics
 
         def score_dev(self) -> dict[str, float]:
-            """Greedy-decode the dev clips (shared out over processes) and score them with ovoz.eval.metrics."""
+            """Transcribe the dev clips (shared out over processes) through the same Transcriber path and guards as
+            ``ovoz eval`` (token cap by duration, repetition guard, silence check), and score them with
+            ovoz.eval.metrics."""
             import torch
 
             from ..eval.metrics import score
-            from ..gemma.generate import generate
+            from ..gemma.decoder import GemmaDecoder
+            from ..gemma.loading import ModelInfo
+            from ..transcriber import Transcriber
+            from ..types import SAMPLE_RATE, TranscribeOptions
 
             config = self.ovoz_config
             model = self.accelerator.unwrap_model(self.model)
@@ -90,12 +95,19 @@ def make_trainer_class() -> type:
             rank, world = self.args.process_index, self.args.world_size
             pairs: list[tuple[str, str]] = []
             batch: list[dict] = []
+            # Plain generate: the training model's weights change every step, so no static engine (its cache and
+            # CUDA graphs) is kept over them.
+            info = ModelInfo(str(config.base), None, str(model.device), str(model.dtype).removeprefix("torch."), None)
+            transcriber = Transcriber(GemmaDecoder(model, self.processing_class, info, engine="generate"))
+            options = TranscribeOptions(max_new_tokens=config.eval_max_new_tokens, batch_size=config.eval_batch_size,
+                                        system_prompt=config.system_prompt, user_prompt=config.user_prompt)
 
             def flush() -> None:
-                outputs = generate(model, self.processing_class, [e["audio"] for e in batch],
-                                   max_new_tokens=config.eval_max_new_tokens, system=config.system_prompt,
-                                   user=config.user_prompt)
-                pairs.extend((e["text"], o.text) for e, o in zip(batch, outputs))
+                outcomes = transcriber.transcribe_batch([(e["audio"], SAMPLE_RATE) for e in batch], options=options)
+                for example, outcome in zip(batch, outcomes):
+                    if isinstance(outcome, Exception):
+                        logger.warning("dev clip failed (scored as empty): %s", outcome)
+                    pairs.append((example["text"], "" if isinstance(outcome, Exception) else outcome.text))
                 batch.clear()
 
             with torch.no_grad():

@@ -92,7 +92,7 @@ def available(device: Any) -> bool:
     return hasattr(torch, "compile")
 
 
-RECOMPILE_LIMIT = 64
+RECOMPILE_LIMIT = 256
 """One compiled graph per shape family and norm width: the per-function cap is raised so none falls back to eager."""
 
 
@@ -102,7 +102,6 @@ def _compiled(backend: str) -> dict[str, Any]:
 
     if backend != "eager":
         logger.info("compiling ovoz's fused Gemma 4 kernels on first use (once per process; 10-25 s on an H200)")
-    compat.raise_recompile_limit(RECOMPILE_LIMIT)
     compile_ = functools.partial(torch.compile, backend=backend, dynamic=None, fullgraph=True)
     return {"rms_norm": compile_(rms_norm), "gelu_tanh_mul": compile_(gelu_tanh_mul)}
 
@@ -137,6 +136,7 @@ class FusedKernels:
         self.modules: list[Any] = []
 
     def __enter__(self) -> "FusedKernels":
+        compat.raise_recompile_limit(RECOMPILE_LIMIT)  # torch.dynamo's config is per thread: set it in this one
         with _lock:
             depth = _depth.get(self.model, 0)
             _depth[self.model] = depth + 1
