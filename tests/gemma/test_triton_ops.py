@@ -170,7 +170,8 @@ def check_fallbacks(device: str, generator) -> list[dict]:
     w = torch.randn(64, generator=generator).to(device)
     y = triton_ops.rms_norm(x, w, 1e-6)
     odd = torch.randn(2, 3, 7, generator=generator).to(device)
-    cos, sin = torch.randn(2, 3, 7, generator=generator).to(device), torch.randn(2, 3, 7, generator=generator).to(device)
+    cos = torch.randn(2, 3, 7, generator=generator).to(device)
+    sin = torch.randn(2, 3, 7, generator=generator).to(device)
     from transformers.models.gemma4.modeling_gemma4 import apply_rotary_pos_emb
 
     return [
@@ -209,7 +210,8 @@ def run_checks(device: str, seed: int) -> list[dict]:
 def interpreted() -> list[dict]:
     """All checks, run once on the CPU under Triton's interpreter in a child process."""
     seed = int.from_bytes(os.urandom(4), "little")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": path}
     done = subprocess.run([sys.executable, __file__, "cpu", str(seed)], env=env, capture_output=True, text=True,
                           timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
