@@ -20,12 +20,13 @@ pytest.importorskip("triton")
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-FALLBACKS = ("_rms_norm_torch", "_gelu_tanh_mul_torch", "_apply_rotary_torch")
+FALLBACKS = ("_rms_norm_torch", "_gelu_tanh_mul_torch", "_apply_rotary_torch", "_decode_attention_torch")
 """triton_ops' torch arithmetic for the cases the kernels do not cover."""
 
-TOLERANCE = {"float32": 1e-5, "bfloat16": 5e-3}
-"""float32 arithmetic lands near 1e-7. bfloat16 outputs carry their own rounding (about 1.7e-3 rounded to
-nearest on a GPU; about 3.3e-3 in the interpreter, which truncates)."""
+TOLERANCE = {"float32": 1e-5, "bfloat16": 5e-3}  # attention: twice these
+"""float32 arithmetic lands near 1e-7 (attention near 1e-6: its peaked softmax). bfloat16 outputs carry their own rounding (about 1.7e-3 rounded to
+nearest on a GPU; about 3.3e-3 in the interpreter, which truncates); attention also rounds its probabilities to
+bfloat16 before the value product, as SDPA's fused kernels do (about 4.5e-3 in the interpreter)."""
 
 
 # ------------------------------------------------------------------------------------------- the checks
@@ -160,6 +161,52 @@ def check_apply_rotary(device: str, generator) -> list[dict]:
     return results
 
 
+def check_decode_attention(device: str, generator) -> list[dict]:
+    """One query position, 4 query heads per KV head (E4B), keys/values as views of a longer cache, against SDPA
+    (``enable_gqa``) in float64; cases with and without the split over key ranges."""
+    import torch
+    from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+    from ovoz.gemma.kernels import triton_ops
+
+    results: list[dict] = []
+    cases = [  # (batch, kv heads, width, dim, mask)
+        (1, 2, 300, 256, "bool"), (3, 2, 70, 512, "additive"), (2, 2, 40, 64, None), (2, 1, 130, 32, "per-head"),
+    ]
+    for dtype in (torch.float32, torch.bfloat16):
+        for batch, kv_heads, width, dim, kind in cases:
+            heads = 4 * kv_heads
+            query = torch.randn(batch, heads, 1, dim, generator=generator).to(dtype).to(device)
+            cache = torch.randn(2, batch, kv_heads, width + 17, dim, generator=generator).to(dtype).to(device)
+            key, value = cache[0, :, :, :width], cache[1, :, :, :width]
+            last = torch.randint(width // 2, width, (batch,), generator=generator)  # each row's newest position
+            allowed = (torch.arange(width)[None, :] <= last[:, None])[:, None, None, :]
+            if kind == "per-head":
+                allowed = allowed & (torch.rand(batch, heads, 1, width, generator=generator) < 0.7)
+                allowed[..., 0] = True
+            mask = {None: None, "bool": allowed, "per-head": allowed,
+                    "additive": torch.where(allowed, 0.0, torch.finfo(dtype).min).to(dtype)}[kind]
+            scale = float(torch.empty(()).uniform_(0.05, 1.0, generator=generator))  # Gemma 4 passes 1.0
+            ref_mask = mask if mask is None or mask.dtype == torch.bool else mask.double()
+            ref = sdpa(query.double().cpu(), key.double().cpu(), value.double().cpu(),
+                       attn_mask=None if ref_mask is None else ref_mask.cpu(), scale=scale, enable_gqa=True)
+            mask = None if mask is None else mask.to(device)
+            poison = _poisoned((batch, heads, 1, dim), dtype, device)
+            got = triton_ops.decode_attention(query, key, value, mask, scale, out=poison)
+            _record(results, f"decode_attention b{batch} kv{kv_heads} w{width} d{dim} {kind}", got.cpu(), ref, got,
+                    poison)
+        # a query that sees no key gets zeros (the other rows are unaffected)
+        query = torch.randn(2, 8, 1, 64, generator=generator).to(dtype).to(device)
+        key, value = (torch.randn(2, 2, 50, 64, generator=generator).to(dtype).to(device) for _ in range(2))
+        mask = torch.ones(2, 1, 1, 50, dtype=torch.bool)
+        mask[1] = False
+        got = triton_ops.decode_attention(query, key, value, mask.to(device))
+        ref = sdpa(query[:1].double().cpu(), key[:1].double().cpu(), value[:1].double().cpu(), enable_gqa=True)
+        results.append({"name": "decode_attention: a row without keys is zeros",
+                        "equal": bool((got[1] == 0).all()) and _rel(got[:1].cpu(), ref) < TOLERANCE["bfloat16"]})
+    return results
+
+
 def check_fallbacks(device: str, generator) -> list[dict]:
     """Where the kernels do not apply the wrappers run transformers' arithmetic (autograd, odd rotary width)."""
     import torch
@@ -197,7 +244,7 @@ def run_checks(device: str, seed: int) -> list[dict]:
     try:  # the kernel checks must run the kernels
         for name in FALLBACKS:
             setattr(triton_ops, name, refuse)
-        for check in (check_rms_norm, check_gelu_tanh_mul, check_apply_rotary):
+        for check in (check_rms_norm, check_gelu_tanh_mul, check_apply_rotary, check_decode_attention):
             rows += check(device, generator)
     finally:
         for name, function in fallbacks.items():
@@ -226,10 +273,11 @@ def _assert_all(rows: list[dict], prefix: str) -> None:
             assert row["equal"], row
             continue
         assert row["finite"] and row["same_tensor"] and row["shape_ok"], row
-        assert row["rel"] < TOLERANCE[row["dtype"]], row
+        tolerance = TOLERANCE[row["dtype"]] * (2 if row["name"].startswith("decode_attention") else 1)
+        assert row["rel"] < tolerance, row
 
 
-@pytest.mark.parametrize("kernel", ["rms_norm", "gelu_tanh_mul", "apply_rotary"])
+@pytest.mark.parametrize("kernel", ["rms_norm", "gelu_tanh_mul", "apply_rotary", "decode_attention"])
 def test_kernel_matches_transformers_interpreted(interpreted, kernel):
     _assert_all(interpreted, kernel)
 
@@ -254,7 +302,9 @@ def test_unavailable_without_interpreter_on_cpu():
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("kernel", ["rms_norm", "gelu_tanh_mul", "apply_rotary", "autograd", "odd", "available"])
+@pytest.mark.parametrize(
+    "kernel", ["rms_norm", "gelu_tanh_mul", "apply_rotary", "decode_attention", "autograd", "odd", "available"]
+)
 def test_kernel_matches_transformers_on_cuda(kernel):
     import torch
 
