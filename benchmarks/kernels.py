@@ -44,8 +44,11 @@ def table(rows: list[dict], columns: list[str]) -> str:
     return common.table([{k: "-" if v is None else v for k, v in row.items()} for row in rows], columns)
 
 
-E4B = {"hidden": 2560, "inner": 10240, "heads": 8, "kv_heads": 2, "head_dim": 256, "global_head_dim": 512}
-TINY = {"hidden": 64, "inner": 128, "heads": 2, "kv_heads": 1, "head_dim": 32, "global_head_dim": 64}
+E4B = {"hidden": 2560, "inner": 10240, "heads": 8, "kv_heads": 2, "head_dim": 256, "global_head_dim": 512,
+       "width": 1024}
+TINY = {"hidden": 64, "inner": 128, "heads": 4, "kv_heads": 1, "head_dim": 32, "global_head_dim": 64, "width": 80}
+"""Sizes: E4B's (``width``: cache positions a decode step attends over, one 128-position bucket below the
+engine's capacity for 30 s clips and 256 new tokens)."""
 COLUMNS = ["kernel", "case", "shape", "impl", "us/call", "us/call in graph", "GB/s in graph", "rel err"]
 START_COLUMNS = ["impl", "run", "cases", "first calls s", "import s", "process s"]
 
@@ -73,6 +76,10 @@ def cases(dims: dict, shapes: dict) -> list[dict]:
             {"kernel": "apply_rotary", "case": case, "x": (*lead, dims["heads"], dims["head_dim"])},
             {"kernel": "apply_rotary", "case": case, "x": (*lead, dims["heads"], dims["global_head_dim"])},
         ]
+        if tokens == 1:  # decode attention over the cache: a sliding layer's width and a global layer's
+            for dim in (dims["head_dim"], dims["global_head_dim"]):
+                rows.append({"kernel": "decode_attention", "case": case, "width": dims["width"],
+                             "x": (batch, dims["heads"], 1, dim)})
     return rows
 
 
@@ -105,6 +112,23 @@ def build(case: dict, device: str, dtype, compile_backend: str) -> tuple[dict, l
         impls = {"triton": lambda: triton_ops.gelu_tanh_mul(x, up),
                  "torch.compile": lambda: compiled["gelu_tanh_mul"](x, up), "eager": lambda: act(x) * up}
         inputs = [x, up]
+    elif case["kernel"] == "decode_attention":
+        batch, heads, _, dim = case["x"]
+        kv_heads = heads // 4 if heads >= 4 else 1
+        cache = torch.randn(2, batch, kv_heads, case["width"] + 128, dim, device=device).to(dtype)
+        key, value = cache[0, :, :, : case["width"]], cache[1, :, :, : case["width"]]  # views, as the engine's
+        last = torch.randint(case["width"] // 2, case["width"], (batch,), device=device)
+        mask = (torch.arange(case["width"], device=device)[None, :] <= last[:, None])[:, None, None, :]
+        ref = torch.nn.functional.scaled_dot_product_attention(
+            x.double(), key.double(), value.double(), attn_mask=mask, scale=1.0, enable_gqa=True)
+
+        def packed_sdpa():  # the static engine's decode attention: query heads grouped per KV head, one SDPA
+            grouped = x.reshape(batch, kv_heads, heads // kv_heads, dim)
+            out = torch.nn.functional.scaled_dot_product_attention(grouped, key, value, attn_mask=mask, scale=1.0)
+            return out.reshape(batch, heads, 1, dim)
+
+        impls = {"triton": lambda: triton_ops.decode_attention(x, key, value, mask, 1.0), "eager": packed_sdpa}
+        inputs = [x, key, value, mask]
     else:
         cos = torch.randn((*case["x"][:2], width), device=device).to(dtype)
         sin = torch.randn((*case["x"][:2], width), device=device).to(dtype)
@@ -113,7 +137,7 @@ def build(case: dict, device: str, dtype, compile_backend: str) -> tuple[dict, l
                  "torch.compile": lambda: compiled["rope"](x, cos, sin, 2),
                  "eager": lambda: m.apply_rotary_pos_emb(x, cos, sin, unsqueeze_dim=2)}
         inputs = [x, cos, sin]
-    moved = sum(t.numel() * t.element_size() for t in inputs) + x.numel() * x.element_size()
+    moved = sum(t.numel() * t.element_size() for t in inputs) + x.numel() * x.element_size()  # + the output
     return impls, [moved], ref
 
 
@@ -187,11 +211,13 @@ def measure(args, dims: dict, shapes: dict, device: str) -> list[dict]:
     rows = []
     for case in cases(dims, shapes):
         impls, (moved,), ref = build(case, device, dtype, backend)
+        shape = "x".join(map(str, case["x"])) + (f" w{case['width']}" if "width" in case else "")
         for name, fn in impls.items():
             out = fn()
             rel = float((out.double() - ref).norm() / ref.norm())
-            row = {"kernel": case["kernel"], "case": case["case"], "shape": "x".join(map(str, case["x"])),
-                   "impl": name, "us/call": round(time_call(fn, device, args.repeats), 2), "us/call in graph": None,
+            row = {"kernel": case["kernel"], "case": case["case"], "shape": shape,
+                   "impl": name if name != "eager" or case["kernel"] != "decode_attention" else "eager (packed SDPA)",
+                   "us/call": round(time_call(fn, device, args.repeats), 2), "us/call in graph": None,
                    "GB/s in graph": None, "rel err": float(f"{rel:.2e}")}
             if device == "cuda":
                 try:
@@ -221,6 +247,8 @@ def child(impl: str, shapes_name: str) -> None:
     built = 0
     for case in cases(dims, shapes):
         impls, _, _ = build(case, device, torch.bfloat16, backend)
+        if impl not in impls:
+            continue
         t0 = time.perf_counter()
         impls[impl]()
         if device == "cuda":

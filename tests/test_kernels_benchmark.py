@@ -36,6 +36,9 @@ def test_smoke_measures_every_kernel_three_ways(tmp_path):
         mine = [row for row in rows if row["kernel"] == kernel]
         assert {row["impl"] for row in mine} == {"triton", "torch.compile", "eager"}
         assert {row["case"] for row in mine} == {"decode b4", "prefill 2x10"}
+    attention = [row for row in rows if row["kernel"] == "decode_attention"]
+    assert {row["impl"] for row in attention} == {"triton", "eager (packed SDPA)"}
+    assert {row["case"] for row in attention} == {"decode b4"}
     for row in rows:  # every implementation computed the reference's function (bfloat16 outputs)
         assert 0 < row["rel err"] < 1e-2, row
         assert row["us/call"] > 0
