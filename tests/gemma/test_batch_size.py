@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
 from ovoz.gemma.batch_size import MAX_SLOTS, auto_batch_size, engine_memory, kv_cache_bytes_per_slot
+from ovoz.gemma.static_engine import StaticEngine
 
 GIB = 1 << 30
 
@@ -45,17 +44,8 @@ def test_e4b_kv_cache_counts_the_24_cache_owning_layers():
     assert kv_cache_bytes_per_slot(config, 1000, 4) == 2 * kv_cache_bytes_per_slot(config, 1000, 2)
 
 
-def _static_engine():
-    for name in ("ovoz.gemma.static_engine", "ovoz.static_engine"):
-        try:
-            return importlib.import_module(name).StaticEngine
-        except ModuleNotFoundError:
-            continue
-    raise ModuleNotFoundError("StaticEngine")
-
-
 def test_kv_term_is_what_the_engine_allocates(tiny_model):
-    engine = _static_engine()(tiny_model.model, tiny_model.processor, slots=3, max_new_tokens=20, max_audio_tokens=40)
+    engine = StaticEngine(tiny_model.model, tiny_model.processor, slots=3, max_new_tokens=20, max_audio_tokens=40)
     allocated = sum(t.numel() * t.element_size() for t in (*engine.cache.keys.values(), *engine.cache.values.values()))
     text = tiny_model.model.config.get_text_config()
     positions = 40 + engine.prompt_room + 20 + 2  # what auto_batch_size counts for these sizes

@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("triton")
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 FALLBACKS = ("_rms_norm_torch", "_gelu_tanh_mul_torch", "_apply_rotary_torch", "_decode_attention_torch")
 """triton_ops' torch arithmetic for the cases the kernels do not cover."""
