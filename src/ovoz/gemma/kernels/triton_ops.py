@@ -26,6 +26,7 @@ float32 arithmetic right, which is all these kernels do.
 """
 
 import contextlib
+import functools
 import logging
 import os
 from typing import Any
@@ -64,9 +65,16 @@ __all__ = ["INTERPRET", "apply_rotary", "available", "decode_attention", "gelu_t
 def available(device: Any) -> bool:
     """Whether the Triton kernels run on ``device``: CUDA of compute capability 7.0 or newer (Triton's floor)
     with Triton installed, or the CPU under Triton's interpreter (:data:`INTERPRET`)."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else device
+    return _available(device)
+
+
+@functools.cache
+def _available(device: Any) -> bool:
     if triton is None:
         return False
-    device = torch.device(device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             return False
