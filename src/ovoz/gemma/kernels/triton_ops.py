@@ -2,10 +2,10 @@
 rotary embedding, each one kernel with the arithmetic of transformers' Gemma 4 code; and decode attention (one
 query position, the query heads of a KV head reading its keys and values once) with SDPA's.
 
-Why Triton by hand rather than torch.compile: Triton compiles each kernel in about a second the first time a
-process meets a new specialization (dtype, flags, block size) and keeps the binary in its on-disk cache
-(``~/.triton/cache``, or ``TRITON_CACHE_DIR``), so later processes start at once; torch.compile of the same
-three functions costs 10-25 s in every new process.
+Why Triton by hand rather than torch.compile: Triton compiles a kernel once per specialization (dtype, flags,
+block size) and keeps the binary in its on-disk cache (``~/.triton/cache``, or ``TRITON_CACHE_DIR``), so a later
+process loads it instead of compiling; torch.compile of the same functions traces and compiles again in every
+new process (10-25 s on the H200). ``benchmarks/kernels.py`` measures both starts, cold and warm.
 
 Every wrapper
 
