@@ -1,4 +1,4 @@
-"""benchmarks/kernels.py --smoke: every kernel, implementation and case runs and lands in the JSON record
+"""benchmarks/bench_kernels.py --smoke: every kernel, implementation and case runs and lands in the JSON record
 (CPU, Triton's interpreter; the timings themselves come from the GPU box)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("triton")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "kernels.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_kernels.py"
 
 
 def run_smoke(tmp_path: Path, *args: str) -> dict:

@@ -5,7 +5,7 @@ query position, the query heads of a KV head reading its keys and values once) w
 Why Triton by hand rather than torch.compile: Triton compiles a kernel once per specialization (dtype, flags,
 block size) and keeps the binary in its on-disk cache (``~/.triton/cache``, or ``TRITON_CACHE_DIR``), so a later
 process loads it instead of compiling; torch.compile of the same functions traces and compiles again in every
-new process (10-25 s on the H200). ``benchmarks/kernels.py`` measures both starts, cold and warm.
+new process (10-25 s on the H200). ``benchmarks/bench_kernels.py`` measures both starts, cold and warm.
 
 Every wrapper
 

@@ -2,8 +2,8 @@
 fused module, and transformers' eager code, at E4B's decode (batch 1 and 128) and prefill shapes; then the cold
 and warm start of each kernel set in a new process (empty Triton/Inductor caches, then the same caches again).
 
-    python benchmarks/kernels.py                 # on the GPU box; table to stdout, JSON under benchmarks/results/
-    python benchmarks/kernels.py --smoke         # CPU, Triton's interpreter, tiny shapes: checks the code path
+    python benchmarks/bench_kernels.py           # on the GPU box; table to stdout, JSON under benchmarks/results/
+    python benchmarks/bench_kernels.py --smoke   # CPU, Triton's interpreter, tiny shapes: checks the code path
 
 Per row: microseconds a call launched alone (``triton.testing.do_bench`` median, launch included) and inside a
 CUDA graph of back-to-back calls (replay median / calls, what the engine's captured decode step pays), the bytes
@@ -14,7 +14,6 @@ the call must move (each input read once, the output written once) over the grap
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -31,13 +30,9 @@ if SMOKE:  # before triton is imported anywhere: the kernels run on CPU tensors 
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
-# This file's name would shadow the ``kernels`` package (Hugging Face's, which transformers imports when it is
-# installed): take the benchmarks folder off the path and load the shared helpers by file.
-sys.path[:] = [p for p in sys.path if Path(p or os.getcwd()).resolve() != HERE]
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "src"))
-_spec = importlib.util.spec_from_file_location("ovoz_bench_common", HERE / "common.py")
-common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(common)
+import common
 
 
 def table(rows: list[dict], columns: list[str]) -> str:
