@@ -106,6 +106,8 @@ def run(
 
     summary = RunSummary()
     started = time.perf_counter()
+    if hasattr(model, "resolve_options"):
+        options = model.resolve_options(options)  # batch_size=None: the decoder's choice
     pending = pending_items(items, output_dir, formats, overwrite)
     pending_ids = {id(item) for item in pending}
     for item in items:

@@ -56,7 +56,16 @@ class Transcriber:
         unknown = set(overrides) - set(options.to_dict())
         if unknown:
             raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}; see ovoz.TranscribeOptions.")
-        return options.replace(**overrides) if overrides else options
+        return self.resolve_options(options.replace(**overrides) if overrides else options)
+
+    def resolve_options(self, options: TranscribeOptions | None = None) -> TranscribeOptions:
+        """``options`` with the automatic choices made for this model: ``batch_size=None`` becomes the decoder's
+        default (8 on the CPU, what free GPU memory allows on CUDA)."""
+        options = options or TranscribeOptions()
+        if options.batch_size is None:
+            chooser = getattr(getattr(self, "decoder", None), "default_batch_size", None)
+            options = options.replace(batch_size=chooser(options.max_new_tokens) if chooser else 8)
+        return options
 
     def expect_audio(self, seconds: float) -> None:
         """Say how much audio the coming calls hold in all (the runner and the evaluation do): a job of hours may

@@ -75,8 +75,9 @@ class TranscribeOptions:
 
     max_new_tokens: int = 256
     """Upper bound of generated tokens per chunk (the seed's default)."""
-    batch_size: int = 8
-    """Chunks decoded together."""
+    batch_size: int | None = None
+    """Chunks decoded together. None (auto): 8 on the CPU; on a GPU as many rows as its free memory holds
+    (``ovoz.gemma.batch_size.auto_batch_size``, a power of two up to 512), decided once per loaded model."""
     chunk_target_s: float = 20.0
     """Long audio: preferred chunk length; chunks are cut in pauses near it."""
     chunk_overlap_s: float = 1.0
@@ -97,8 +98,8 @@ class TranscribeOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens={self.max_new_tokens!r}: give a positive integer (default 256).")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigError(f"batch_size={self.batch_size!r}: give a positive integer (default 8).")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise ConfigError(f"batch_size={self.batch_size!r}: give a positive integer, or None for auto.")
         if not 1.0 <= self.chunk_target_s <= MAX_CLIP_S:
             raise ConfigError(f"chunk_target_s={self.chunk_target_s!r}: give seconds between 1 and {MAX_CLIP_S:g}.")
         if not 0.0 <= self.chunk_overlap_s <= 5.0:

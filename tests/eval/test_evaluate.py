@@ -63,6 +63,7 @@ class FakeTranscriber:
     _decode = Transcriber._decode
     transcribe_batch = Transcriber.transcribe_batch
     _transcript = Transcriber._transcript
+    resolve_options = Transcriber.resolve_options
 
     def transcribe(self, audio, *, options=None, **_):
         self.long_calls += 1

@@ -74,7 +74,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--batch-size",
         type=int,
         default=defaults.batch_size,
-        help=f"utterances decoded together (default {defaults.batch_size})",
+        help="utterances decoded together (default: 8 on the CPU, what free GPU memory allows on CUDA)",
     )
     dec.add_argument("--no-repetition-guard", action="store_true", help="keep runaway repetitions")
     parser.set_defaults(handler=run)

@@ -33,7 +33,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
     dec.add_argument("--max-new-tokens", type=int, default=defaults.max_new_tokens,
                      help=f"new tokens per chunk at most (default {defaults.max_new_tokens})")
     dec.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                     help=f"chunks decoded together (default {defaults.batch_size})")
+                     help="chunks decoded together (default: 8 on the CPU, what free GPU memory allows on CUDA)")
     dec.add_argument("--chunk-target", type=float, default=defaults.chunk_target_s,
                      help=f"long audio: preferred chunk length in seconds (default {defaults.chunk_target_s:g}, max 30)")
     dec.add_argument("--no-vad", action="store_true", help="long audio: fixed 30 s windows instead of VAD")

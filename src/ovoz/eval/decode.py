@@ -44,6 +44,8 @@ def transcribe_utterances(
     """
     from ..progress import AudioProgress
 
+    if hasattr(transcriber, "resolve_options"):
+        options = transcriber.resolve_options(options)  # batch_size=None: the decoder's choice
     m_key, o_key = model_key(transcriber.info), options_key(options)
     done = cache.get(m_key, o_key) if cache is not None else {}
     wanted = {u.id for u in utterances}

@@ -23,6 +23,8 @@ from .kernels import fused
 logger = logging.getLogger(__name__)
 
 ENGINES = ("auto", "static", "generate")
+CPU_BATCH_SIZE = 8
+"""Rows decoded together by plain ``generate`` (the CPU) when the options leave it open."""
 
 
 class GemmaDecoder:
@@ -44,6 +46,7 @@ class GemmaDecoder:
         self.engine = engine
         self.fused_kernels = fused_kernels
         self._static: dict[int, Any] = {}
+        self._auto_batch: dict[int, int] = {}
 
     def __repr__(self) -> str:
         return f"GemmaDecoder(base={self.info.base!r}, adapter={self.info.adapter!r}, device={self.info.device!r})"
@@ -68,6 +71,31 @@ class GemmaDecoder:
                                   max_audio_tokens=audio_tokens)
             self._static[slots] = engine
         return engine
+
+    def default_batch_size(self, max_new_tokens: int = 256) -> int:
+        """Rows decoded together when the options leave it open: 8 with plain ``generate``; with the static engine
+        as many as the GPU's free memory holds (:func:`ovoz.gemma.batch_size.auto_batch_size`), decided once."""
+        if not self.uses_static_engine() or self.device.type != "cuda":
+            return CPU_BATCH_SIZE
+        if max_new_tokens not in self._auto_batch:
+            import torch
+
+            from ..types import SYSTEM_PROMPT, USER_PROMPT
+            from .batch_size import auto_batch_size
+            from .static_engine import PROMPT_TOKENS_MARGIN, _prompt_tokens
+
+            free, _ = torch.cuda.mem_get_info(self.device)
+            free += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
+            config = self.model.config
+            slots = auto_batch_size(
+                free, config.get_text_config(),
+                getattr(self.processor, "audio_seq_length", MAX_AUDIO_TOKENS),
+                _prompt_tokens(self.processor.tokenizer, SYSTEM_PROMPT, USER_PROMPT) + PROMPT_TOKENS_MARGIN,
+                max_new_tokens, audio_config=getattr(config, "audio_config", None),
+            )
+            logger.info("batch size %d (auto: %.1f GiB of GPU memory free)", slots, free / 2**30)
+            self._auto_batch[max_new_tokens] = slots
+        return self._auto_batch[max_new_tokens]
 
     # ------------------------------------------------------------------ the Decoder interface
     def decode(self, clips: Sequence[np.ndarray], max_new_tokens: Sequence[int], *, prompt: Prompt,

@@ -318,7 +318,8 @@ class StaticEngine:
 
         self._fused_now = use_fused
         kernels = fused.FusedKernels(self.model) if use_fused else contextlib.nullcontext()
-        with torch.inference_mode(), packed_attention(self.text.config), kernels:
+        triton_attention = use_fused and getattr(kernels, "decode_attention", None) is not None
+        with torch.inference_mode(), packed_attention(self.text.config, triton=triton_attention), kernels:
             while True:
                 for slot, request in enumerate(owner):  # a client gone: free its row
                     if request is not None and request.cancelled():

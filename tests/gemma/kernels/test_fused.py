@@ -122,7 +122,28 @@ def test_the_option_reaches_the_engine(tiny_model_dir, clip_22k, eager_backend):
     assert texts[0] == texts[1] == texts[2]
 
 
+def test_auto_uses_the_triton_kernels_wherever_they_run(monkeypatch):
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(fused, "BACKEND", "triton")
+    monkeypatch.setattr(fused, "available", lambda device: True)
+    assert fused.choose(None, cuda, 1.0)
+    assert not fused.choose(False, cuda, 1.0)
+    monkeypatch.setattr(fused, "available", lambda device: False)
+    assert not fused.choose(None, cuda, 10 * fused.AUTO_MIN_AUDIO_S)
+    assert not fused.available(torch.device("cpu"))
+
+
+def test_the_triton_backend_hands_out_triton_kernels():
+    from ovoz.gemma.kernels import triton_ops
+
+    kernels = fused._compiled("triton")
+    assert kernels["rms_norm"] is triton_ops.rms_norm
+    assert kernels["gelu_tanh_mul"] is triton_ops.gelu_tanh_mul
+    assert kernels["decode_attention"] is triton_ops.decode_attention
+
+
 def test_auto_compiles_for_long_runs_or_when_already_compiled(monkeypatch):
+    monkeypatch.setattr(fused, "BACKEND", "inductor")
     monkeypatch.setattr(fused, "available", lambda device: True)
     monkeypatch.setattr(fused, "_warm", set())
     cuda = torch.device("cuda")

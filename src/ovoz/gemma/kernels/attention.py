@@ -19,6 +19,7 @@ from typing import Any, Iterator
 from .. import compat
 
 PACKED_SDPA = "ovoz_packed_sdpa"
+TRITON_DECODE = "ovoz_triton_decode"
 
 
 def packed_gqa_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
@@ -38,14 +39,29 @@ def packed_gqa_attention(module: Any, query: Any, key: Any, value: Any, attentio
     return output.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
 
 
+def triton_decode_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
+                            dropout: float = 0.0, scaling: float | None = None, **kwargs: Any):
+    """transformers' SDPA attention signature; single-token queries through ovoz's Triton decode kernel
+    (:func:`ovoz.gemma.kernels.triton_ops.decode_attention`: each KV head's keys read once for its query heads)."""
+    if query.shape[2] != 1 or kwargs.get("output_attentions") or not query.is_cuda:
+        return packed_gqa_attention(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                    **kwargs)
+    from .triton_ops import decode_attention
+
+    output = decode_attention(query, key, value, attention_mask, scale=scaling)
+    return output.transpose(1, 2).contiguous(), None
+
+
 @contextlib.contextmanager
-def packed_attention(text_config: Any) -> Iterator[None]:
-    """While active, the model owning ``text_config`` attends through :func:`packed_gqa_attention`.
+def packed_attention(text_config: Any, triton: bool = False) -> Iterator[None]:
+    """While active, the model owning ``text_config`` attends through :func:`packed_gqa_attention` (or, with
+    ``triton``, :func:`triton_decode_attention`) for its single-token decode steps.
 
     Only a config on SDPA is switched (the packed path reproduces SDPA's arithmetic); eager stays eager."""
     if compat.get_attention(text_config) != "sdpa":
         yield
         return
-    compat.register_attention(PACKED_SDPA, packed_gqa_attention)
-    with compat.attention_implementation(text_config, PACKED_SDPA):
+    name, function = (TRITON_DECODE, triton_decode_attention) if triton else (PACKED_SDPA, packed_gqa_attention)
+    compat.register_attention(name, function)
+    with compat.attention_implementation(text_config, name):
         yield

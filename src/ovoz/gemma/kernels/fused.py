@@ -33,13 +33,16 @@ from .. import compat
 
 logger = logging.getLogger(__name__)
 
-BACKEND = "inductor"
-"""torch.compile backend of the fused kernels."""
+BACKEND = "triton"
+"""Where the fused kernels come from: ``"triton"``, ovoz's hand-written Triton kernels (:mod:`.triton_ops`, built in
+about a second each and kept in Triton's on-disk cache across processes), or a torch.compile backend (``"inductor"``:
+the same functions compiled by torch.compile, 10-25 s per process on the H200; ``"eager"``: traced without code
+generation, for tests on the CPU)."""
 
 AUTO_MIN_AUDIO_S = 3 * 3600.0
-"""``fused_kernels=None`` (auto) compiles the kernels for a run holding at least this much audio. Compiling costs
-10-25 s once per process on the H200 and saves about a third of the engine's time (BENCHMARKS.md), which pays
-back only over hours of audio; once compiled in a process the kernels are used for every run."""
+"""With a torch.compile backend, ``fused_kernels=None`` (auto) compiles the kernels for a run holding at least this
+much audio (the compilation pays back only over hours of audio); once compiled in a process they are used for every
+run. The Triton kernels cost no such compilation: auto uses them wherever they run."""
 
 NORM_CLASS = "Gemma4RMSNorm"
 MLP_CLASS = "Gemma4TextMLP"
@@ -73,17 +76,24 @@ def is_warm(backend: str | None = None) -> bool:
 
 
 def choose(setting: bool | None, device: Any, audio_s: float) -> bool:
-    """Use the fused kernels for a run? ``setting`` True/False decides; ``None`` (auto): where they can be compiled,
-    when they already are (this process) or when the run holds at least :data:`AUTO_MIN_AUDIO_S` of audio."""
+    """Use the fused kernels for a run? ``setting`` True/False decides; ``None`` (auto): the Triton kernels wherever
+    they run; a torch.compile backend where it can compile, when already compiled (this process) or when the run
+    holds at least :data:`AUTO_MIN_AUDIO_S` of audio."""
     if setting is not None:
         return setting
+    if BACKEND == "triton":
+        return available(device)
     return available(device) and (is_warm() or audio_s >= AUTO_MIN_AUDIO_S)
 
 
 def available(device: Any) -> bool:
-    """Whether fused kernels can be compiled for ``device`` (CUDA with Triton)."""
+    """Whether fused kernels run on ``device`` (CUDA with Triton)."""
     if getattr(device, "type", str(device)) != "cuda":
         return False
+    if BACKEND == "triton":
+        from . import triton_ops
+
+        return triton_ops.available(device)
     try:
         import torch
         import triton  # noqa: F401
@@ -98,6 +108,11 @@ RECOMPILE_LIMIT = 256
 
 @functools.cache
 def _compiled(backend: str) -> dict[str, Any]:
+    if backend == "triton":
+        from . import triton_ops
+
+        return {"rms_norm": triton_ops.rms_norm, "gelu_tanh_mul": triton_ops.gelu_tanh_mul,
+                "decode_attention": triton_ops.decode_attention}
     import torch
 
     if backend != "eager":
@@ -126,7 +141,7 @@ def _mlp_forward(module: Any, kernel: Any) -> Any:
 class FusedKernels:
     """Context manager: the norms and MLP activations of ``model`` (one instance) run as compiled kernels.
 
-    ``backend`` is torch.compile's ("inductor" on CUDA; the tests use "eager" to check the wiring on CPU).
+    ``backend``: see :data:`BACKEND` (the tests use "eager" to check the wiring on CPU).
     Re-entrant per model; other models, and transformers' classes, are never touched.
     """
 
@@ -134,6 +149,11 @@ class FusedKernels:
         self.model = model
         self.backend = backend or BACKEND
         self.modules: list[Any] = []
+
+    @property
+    def decode_attention(self) -> Any:
+        """The decode attention kernel of this backend (None: the packed SDPA path)."""
+        return _compiled(self.backend).get("decode_attention")
 
     def __enter__(self) -> "FusedKernels":
         compat.raise_recompile_limit(RECOMPILE_LIMIT)  # torch.dynamo's config is per thread: set it in this one
@@ -153,7 +173,7 @@ class FusedKernels:
                     continue
                 self.modules.append(module)
             _installed[self.model] = self.modules
-        logger.debug("fused Gemma 4 kernels on %d modules (torch.compile backend %s)", len(self.modules), self.backend)
+        logger.debug("fused Gemma 4 kernels (%s) on %d modules", self.backend, len(self.modules))
         return self
 
     def __exit__(self, exc_type: Any, *exc: object) -> None:
