@@ -116,3 +116,30 @@ def print_profile(prof, name: str) -> None:
     print(f"# one '{name}' step: {n_kernels} kernels, {kernel_ms:.1f} ms of kernel time")
     print(averages.table(sort_by="cuda_time_total", row_limit=20, max_name_column_width=80))
     print(averages.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=80))
+
+
+def write_results(name: str, rows: list[dict], columns: list[str], out_dir: str | None = None) -> str:
+    """The benchmark's table as JSON under benchmarks/results/ (or ``out_dir``): date, machine, versions, command,
+    the column names and one object per row with those names. Returns the file's path."""
+    import json
+    import os
+    import sys
+
+    versions = {}
+    for module in ("torch", "transformers", "triton", "peft"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            pass
+    folder = out_dir or os.environ.get("OVOZ_RESULTS_DIR") or os.path.join(os.path.dirname(__file__), "results")
+    os.makedirs(folder, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    path = os.path.join(folder, f"{name}-{stamp}.json")
+    record = {"benchmark": name, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
+              "versions": versions, "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
+              "columns": columns, "rows": [{c: row.get(c) for c in columns} for row in rows]}
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1)
+        handle.write("\n")
+    print(f"results: {path}", flush=True)
+    return path

@@ -14,12 +14,15 @@ argmax of a no-cache forward over the prompt and the engine's own tokens (per-po
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEVICE, build_e4b, clip_of, machine, peak_gib, real_clips, reset_peak, sync, table  # noqa: E402
+from common import (  # noqa: E402
+    DEVICE, build_e4b, clip_of, machine, peak_gib, real_clips, reset_peak, sync, table, write_results,
+)
 
 
 def plain_generate(model, processor, clips, tokens):
@@ -98,8 +101,9 @@ def main() -> None:
     parser.add_argument("--skip-generate", action="store_true")
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
-    parser.add_argument("--fused", nargs="+", choices=["off", "on"], default=["on"],
-                        help="run the engine with ovoz.gemma.kernels.fused kernels off and/or on")
+    parser.add_argument("--fused", nargs="+", choices=["off", "on", "inductor"], default=["on"],
+                        help="the engine's fused kernels: off, on (ovoz's Triton kernels, the default) and/or "
+                             "inductor (the same functions through torch.compile)")
     args = parser.parse_args()
 
     import torch
@@ -115,7 +119,8 @@ def main() -> None:
 
     if args.check:
         for fused in args.fused:
-            check(model, processor, clips, fused == "on")
+            with kernel_backend(fused):
+                check(model, processor, clips, fused != "off")
         reset_peak()
 
     for batch in args.batches:
@@ -136,16 +141,33 @@ def main() -> None:
                 rows.append({"path": "generate", "batch": batch, "RTFx": "OOM"})
             reset_peak()
         for fused in args.fused:
-            rows.append(run_engine(model, processor, clips_b, args, fused == "on"))
+            with kernel_backend(fused):
+                rows.append(run_engine(model, processor, clips_b, args, fused != "off",
+                                       label={"off": "engine", "on": "engine, triton", "inductor": "engine, inductor"}[fused]))
             print(rows[-1], flush=True)
             reset_peak()
 
     print(f"\nmachine: {machine()}; {args.seconds:g} s clips of real speech, {args.tokens} new tokens forced, {args.dtype}")
-    print(table(rows, ["path", "batch", "RTFx", "latency s", "prefill ms", "features ms", "decode ms/step",
-                       "first call s", "peak GiB"]))
+    columns = ["path", "batch", "RTFx", "latency s", "prefill ms", "features ms", "decode ms/step", "first call s",
+               "peak GiB"]
+    print(table(rows, columns))
+    write_results("engine", rows, columns)
 
 
-def run_engine(model, processor, clips_b, args, fused: bool) -> dict:
+@contextlib.contextmanager
+def kernel_backend(fused: str):
+    """``--fused inductor``: the fused kernels through torch.compile instead of ovoz's Triton kernels."""
+    from ovoz.gemma.kernels import fused as kernels
+
+    saved = kernels.BACKEND
+    kernels.BACKEND = "inductor" if fused == "inductor" else saved
+    try:
+        yield
+    finally:
+        kernels.BACKEND = saved
+
+
+def run_engine(model, processor, clips_b, args, fused: bool, label: str | None = None) -> dict:
     import torch
 
     from ovoz.decoding import DecodeStats
@@ -153,7 +175,7 @@ def run_engine(model, processor, clips_b, args, fused: bool) -> dict:
     from ovoz.types import SYSTEM_PROMPT, USER_PROMPT
 
     batch = len(clips_b)
-    path = "engine, fused" if fused else "engine"
+    path = label or ("engine, fused" if fused else "engine")
     try:
         reset_peak()
         engine = StaticEngine(model, processor, slots=batch, max_new_tokens=args.tokens, fused_kernels=fused)
