@@ -18,7 +18,7 @@ from ovoz.text.normalize import (
     remove_punctuation,
 )
 from ovoz.text.numbers import cardinal, decimal, expand_numbers, ordinal
-from ovoz.text.script import to_cyrillic, to_latin
+from ovoz.text.script import replace_legacy_letters, to_cyrillic, to_latin
 
 __all__ = [
     "NORMALIZED",
@@ -42,6 +42,7 @@ __all__ = [
     "nfc",
     "ordinal",
     "remove_punctuation",
+    "replace_legacy_letters",
     "to_cyrillic",
     "to_latin",
     "unify_apostrophes",
