@@ -17,7 +17,14 @@ from ovoz.text.normalize import (
     nfc,
     remove_punctuation,
 )
-from ovoz.text.numbers import cardinal, decimal, expand_numbers, ordinal
+from ovoz.text.numbers import (
+    cardinal,
+    decimal,
+    drop_bir_before_scale,
+    expand_numbers,
+    join_counting_suffix,
+    ordinal,
+)
 from ovoz.text.script import replace_legacy_letters, to_cyrillic, to_latin
 
 __all__ = [
@@ -34,9 +41,11 @@ __all__ = [
     "casefold",
     "collapse_whitespace",
     "decimal",
+    "drop_bir_before_scale",
     "expand_numbers",
     "fold_apostrophes",
     "get_normalizer",
+    "join_counting_suffix",
     "keep_all",
     "keep_reference",
     "nfc",
