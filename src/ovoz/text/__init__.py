@@ -1,12 +1,14 @@
 """Uzbek text: apostrophes, Cyrillic <-> Latin, numbers to words, and named normalizers for scoring."""
 
 from ovoz.text.apostrophes import OKINA, TUTUQ, fold_apostrophes, unify_apostrophes
+from ovoz.text.conventions import CONVENTION_NOTES, ConventionNote
 from ovoz.text.normalize import (
     NORMALIZED,
     NORMALIZERS,
     ORTHOGRAPHIC,
     PUBLISHED,
     STEPS,
+    WHISPER_BASIC,
     Normalizer,
     available_normalizers,
     casefold,
@@ -16,6 +18,7 @@ from ovoz.text.normalize import (
     keep_reference,
     nfc,
     remove_punctuation,
+    whisper_basic,
 )
 from ovoz.text.numbers import (
     cardinal,
@@ -28,6 +31,7 @@ from ovoz.text.numbers import (
 from ovoz.text.script import replace_legacy_letters, to_cyrillic, to_latin
 
 __all__ = [
+    "CONVENTION_NOTES",
     "NORMALIZED",
     "NORMALIZERS",
     "OKINA",
@@ -35,6 +39,8 @@ __all__ = [
     "PUBLISHED",
     "STEPS",
     "TUTUQ",
+    "WHISPER_BASIC",
+    "ConventionNote",
     "Normalizer",
     "available_normalizers",
     "cardinal",
@@ -55,4 +61,5 @@ __all__ = [
     "to_cyrillic",
     "to_latin",
     "unify_apostrophes",
+    "whisper_basic",
 ]
