@@ -24,7 +24,7 @@ PAIRS = [("O'zbekiston poytaxti", "oʻzbekiston poytaxti"), ("5 ta kitob", "besh
 
 
 def test_whisper_basic_scores_by_name():
-    from ovoz.metrics import score
+    from ovoz.eval.metrics import score
 
     whisper = score(PAIRS, "whisper-basic")
     assert whisper.normalizer == "whisper-basic (whisper_basic > collapse_whitespace)"
@@ -35,9 +35,10 @@ def test_whisper_basic_scores_by_name():
 
 def test_whisper_basic_is_selectable_in_an_evaluation():
     from ovoz.data import AudioArray, Utterance
-    from ovoz.evaluate import Hypothesis, _check_normalizers, score_hypotheses
+    from ovoz.eval.results import Hypothesis
+    from ovoz.eval.score import check_normalizers, score_hypotheses
 
-    assert _check_normalizers(["normalized", "whisper-basic"], "whisper-basic") == ("normalized", "whisper-basic")
+    assert check_normalizers(["normalized", "whisper-basic"], "whisper-basic") == ("normalized", "whisper-basic")
     utterances = [Utterance(str(i), AudioArray([0.0], 16000), ref) for i, (ref, _) in enumerate(PAIRS)]
     hypotheses = [Hypothesis(str(i), hyp, 1.0) for i, (_, hyp) in enumerate(PAIRS)]
     scores = score_hypotheses(utterances, hypotheses, ["whisper-basic"])
