@@ -1,11 +1,15 @@
 """Normalizer steps and the ready-made normalizers."""
 
+import subprocess
+import sys
+
 import pytest
 
-from ovoz.errors import ConfigError
+from ovoz.errors import ConfigError, DependencyError
 from ovoz.text import (
     NORMALIZED,
     PUBLISHED,
+    WHISPER_BASIC,
     Normalizer,
     available_normalizers,
     casefold,
@@ -90,8 +94,8 @@ def test_normalized_makes_apostrophe_variants_and_scripts_equal():
 def test_normalized_step_order_is_pinned():
     # Reports print these names; apostrophes must be unified before punctuation is removed.
     assert NORMALIZED.step_names == (
-        "nfc", "unify_apostrophes", "to_latin", "casefold", "expand_numbers",
-        "remove_punctuation", "collapse_whitespace",
+        "nfc", "replace_legacy_letters", "unify_apostrophes", "to_latin", "casefold", "expand_numbers",
+        "join_counting_suffix", "drop_bir_before_scale", "remove_punctuation", "collapse_whitespace",
     )  # fmt: skip
 
 
@@ -128,7 +132,7 @@ def test_orthographic_is_identity():
 
 
 def test_registry_and_descriptions():
-    assert available_normalizers() == ("orthographic", "normalized", "published")
+    assert available_normalizers() == ("orthographic", "normalized", "published", "whisper-basic")
     assert get_normalizer("normalized") is NORMALIZED
     assert get_normalizer(PUBLISHED) is PUBLISHED
     assert get_normalizer("published").describe().startswith("published (nfc > unify_apostrophes")
@@ -138,7 +142,7 @@ def test_registry_and_descriptions():
 
 @pytest.mark.parametrize("name", ["Normalized", "whisper", "", None])
 def test_unknown_normalizer_names_the_choices(name):
-    with pytest.raises(ConfigError, match="orthographic, normalized, published"):
+    with pytest.raises(ConfigError, match="orthographic, normalized, published, whisper-basic"):
         get_normalizer(name)
 
 
@@ -147,3 +151,57 @@ def test_custom_normalizer_from_step_names():
     assert custom("  OʻZBEK  Tili ") == "oʻzbek tili"
     with pytest.raises(ConfigError, match="'stem'"):
         Normalizer.from_names("bad", ("casefold", "stem"))
+
+
+# Spellings that must score as the same words under ``normalized`` (issue 19): each group is one text.
+SAME_UNDER_NORMALIZED = [
+    (("25 ta", "yigirma besh ta", "yigirma beshta", "25ta"), "grammar: -ta is written with the numeral"),
+    (("1 ta", "bir ta", "bitta", "birta"), "grammar: bir + ta = bitta"),
+    (("21 ta olma", "yigirma bir ta olma", "yigirma bitta olma"), "grammar: yigirma bitta"),
+    (("150", "yuz ellik", "bir yuz ellik"), "grammar: yuz and bir yuz are both written"),
+    (("1000 kishi", "ming kishi", "bir ming kishi"), "grammar: ming and bir ming"),
+    (("21 000", "yigirma bir ming"), "ovoz: a bir after a number word is a digit"),
+    (("22 mart", "22-mart", "yigirma ikkinchi mart"), "grammar: the day of a month is an ordinal"),
+    (("Õzbekiston", "Ŏzbekiston", "Oʻzbekiston", "Ўзбекистон"), "NeMo SDP: substitute letters"),
+    (("ŞAHAR", "shahar", "ШАҲАР"), "NeMo SDP: ş is sh"),
+    (("Ğalaba", "Ḡalaba", "gʻalaba"), "NeMo SDP: ğ and ḡ are gʻ"),
+    (("sentabr", "сентябрь"), "rule 1.1: sentabr"),
+    (("maʼyus", "маъюс"), "rule 32.1: maʼyus"),
+    (("Isʼhoq", "Исҳоқ"), "ovoz: сҳ is sʼh"),
+]
+
+
+@pytest.mark.parametrize(("spellings", "source"), SAME_UNDER_NORMALIZED)
+def test_spellings_score_equal_under_normalized(spellings, source):
+    assert len({NORMALIZED(text) for text in spellings}) == 1, source
+
+
+def test_whisper_basic_is_transformers_normalizer():
+    from transformers.models.whisper.english_normalizer import BasicTextNormalizer
+
+    texts = ["O'zbekiston [musiqa] 25 ta (kulgi) oʻzbek!", "Maʼno, ta’lim  va «san'at».", "Ўзбекистон"]
+    reference = BasicTextNormalizer()
+    assert [WHISPER_BASIC(text) for text in texts] == [" ".join(reference(text).split()) for text in texts]
+    # What it does to Uzbek text: ASCII apostrophes split words, U+02BB stays, digits and brackets.
+    assert WHISPER_BASIC("O'zbekiston [musiqa] 25 ta (kulgi) oʻzbek!") == "o zbekiston 25 ta oʻzbek"
+    assert get_normalizer("whisper-basic") is WHISPER_BASIC
+    assert WHISPER_BASIC.keep("5 ta") is True
+    assert WHISPER_BASIC.describe() == "whisper-basic (whisper_basic > collapse_whitespace)"
+
+
+def test_whisper_basic_without_transformers_names_the_fix(monkeypatch):
+    from ovoz.text import normalize
+
+    normalize._whisper_normalizer.cache_clear()
+    monkeypatch.setitem(sys.modules, "transformers.models.whisper.english_normalizer", None)
+    try:
+        with pytest.raises(DependencyError, match=r"pip install 'transformers>=5\.17'") as raised:
+            WHISPER_BASIC("salom")
+        assert isinstance(raised.value, ImportError) and "BasicTextNormalizer" in str(raised.value)
+    finally:
+        normalize._whisper_normalizer.cache_clear()
+
+
+def test_import_ovoz_text_does_not_import_transformers():
+    code = "import sys, ovoz.text; sys.exit('transformers' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

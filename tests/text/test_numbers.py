@@ -2,7 +2,7 @@
 
 import pytest
 
-from ovoz.text import cardinal, decimal, expand_numbers, ordinal
+from ovoz.text import cardinal, decimal, drop_bir_before_scale, expand_numbers, join_counting_suffix, ordinal
 
 
 @pytest.mark.parametrize(
@@ -125,3 +125,93 @@ def test_decimal(whole, fraction, words):
 )
 def test_expand_numbers(text, expected):
     assert expand_numbers(text) == expected
+
+
+# Sources: "grammar" is the school grammar of Uzbek numerals (hisob son: the counting suffix -ta, with
+# bir + ta = bitta; tartib son: -(i)nchi); "rules" is the 1995 spelling rules (Cabinet decree 339), whose
+# hyphen rules write dates year first (1995-yil 24-avgust); "ISO 8601" the date format; "ovoz" marks ovoz's
+# own reading conventions (module docstring of ovoz.text.numbers).
+COUNTING_AND_DATES = [
+    # (text, words, source)
+    ("1 ta olma", "bitta olma", "grammar: bir + ta = bitta"),
+    ("1ta", "bitta", "grammar: bitta"),
+    ("21 ta", "yigirma bitta", "grammar: yigirma bitta"),
+    ("11 tasi", "oʻn bittasi", "grammar: bitta + possessive"),
+    ("101 tadan", "yuz bittadan", "grammar: bittadan"),
+    ("2 ta", "ikkita", "grammar: ikkita"),
+    ("1-tadan", "bittadan", "grammar: bittadan (hyphen typed)"),
+    ("22 mart", "yigirma ikkinchi mart", "grammar: the day of a month is an ordinal (22-mart)"),
+    ("1 may kuni", "birinchi may kuni", "grammar: day before a month name"),
+    ("8 Mart", "sakkizinchi Mart", "grammar: month names in any case"),
+    ("5 oktyabrda", "beshinchi oktyabrda", "ovoz: the Russian spelling and a case ending"),
+    ("24-avgust", "yigirma toʻrtinchi avgust", "rules: 1995-yil 24-avgust"),
+    ("32 mart", "oʻttiz ikki mart", "ovoz: no 32nd day, a cardinal"),
+    ("5 martaba", "besh martaba", "ovoz: not a month name"),
+    ("2025-09-18", "ikki ming yigirma beshinchi yil oʻn sakkizinchi sentabr", "ISO 8601, read year first (rules)"),
+    ("2024-12-01 kuni", "ikki ming yigirma toʻrtinchi yil birinchi dekabr kuni", "ISO 8601"),
+    ("2025-13-01", "ikki ming yigirma besh-oʻn uch-nol bir", "ovoz: month 13 is no date"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "source"), COUNTING_AND_DATES)
+def test_counting_suffix_and_dates(text, expected, source):
+    assert expand_numbers(text) == expected, source
+
+
+def test_bitta_is_not_birta():
+    assert "birta" not in expand_numbers("1 ta, 21 ta, 1001 tasi")
+
+
+@pytest.mark.parametrize(
+    ("value", "plain", "with_bir"),
+    [
+        (100, "yuz", "bir yuz"),
+        (1000, "ming", "bir ming"),
+        (1100, "ming yuz", "bir ming bir yuz"),
+        (101_000, "yuz bir ming", "bir yuz bir ming"),
+        (21_000, "yigirma bir ming", "yigirma bir ming"),
+        (2024, "ikki ming yigirma toʻrt", "ikki ming yigirma toʻrt"),
+    ],
+)
+def test_leading_bir_is_a_choice(value, plain, with_bir):
+    # grammar: both "yuz" and "bir yuz" are correct; ovoz writes the first and scores both equal.
+    assert cardinal(value) == plain
+    assert cardinal(value, leading_bir=True) == with_bir
+    assert drop_bir_before_scale(with_bir) == plain
+
+
+JOIN_TA = [
+    # (text, joined, source)
+    ("yigirma besh ta", "yigirma beshta", "grammar: -ta is written together with the numeral"),
+    ("bir ta", "bitta", "grammar: bir + ta = bitta"),
+    ("yigirma bir ta", "yigirma bitta", "grammar"),
+    ("birta", "bitta", "grammar: the misspelling birta"),
+    ("uch tadan", "uchtadan", "grammar: -tadan"),
+    ("toʻrt tasi", "toʻrttasi", "grammar: -tasi"),
+    ("besh tashkilot", "besh tashkilot", "ovoz: tashkilot is a word, not the suffix"),
+    ("ota ta", "ota ta", "ovoz: only number words take the suffix"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected", "source"), JOIN_TA)
+def test_join_counting_suffix(text, expected, source):
+    assert join_counting_suffix(text) == expected, source
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bir yuz ellik", "yuz ellik"),
+        ("bir ming toʻqqiz yuz", "ming toʻqqiz yuz"),
+        ("bir mingta", "mingta"),
+        ("bir yuzinchi", "yuzinchi"),
+        ("bir million", "bir million"),  # bir million keeps its bir in every spelling
+        ("bir yuzi qizil", "bir yuzi qizil"),  # yuzi is "its face"
+        ("bir kun", "bir kun"),
+        ("yigirma bir ming", "yigirma bir ming"),  # 21 000, not 20 000
+        ("yuz bir ming", "yuz bir ming"),
+        ("u bir ming soʻm oldi", "u ming soʻm oldi"),
+    ],
+)
+def test_drop_bir_before_scale(text, expected):
+    assert drop_bir_before_scale(text) == expected

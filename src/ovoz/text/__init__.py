@@ -1,12 +1,14 @@
 """Uzbek text: apostrophes, Cyrillic <-> Latin, numbers to words, and named normalizers for scoring."""
 
 from ovoz.text.apostrophes import OKINA, TUTUQ, fold_apostrophes, unify_apostrophes
+from ovoz.text.conventions import CONVENTION_NOTES, ConventionNote
 from ovoz.text.normalize import (
     NORMALIZED,
     NORMALIZERS,
     ORTHOGRAPHIC,
     PUBLISHED,
     STEPS,
+    WHISPER_BASIC,
     Normalizer,
     available_normalizers,
     casefold,
@@ -16,11 +18,20 @@ from ovoz.text.normalize import (
     keep_reference,
     nfc,
     remove_punctuation,
+    whisper_basic,
 )
-from ovoz.text.numbers import cardinal, decimal, expand_numbers, ordinal
-from ovoz.text.script import to_cyrillic, to_latin
+from ovoz.text.numbers import (
+    cardinal,
+    decimal,
+    drop_bir_before_scale,
+    expand_numbers,
+    join_counting_suffix,
+    ordinal,
+)
+from ovoz.text.script import replace_legacy_letters, to_cyrillic, to_latin
 
 __all__ = [
+    "CONVENTION_NOTES",
     "NORMALIZED",
     "NORMALIZERS",
     "OKINA",
@@ -28,21 +39,27 @@ __all__ = [
     "PUBLISHED",
     "STEPS",
     "TUTUQ",
+    "WHISPER_BASIC",
+    "ConventionNote",
     "Normalizer",
     "available_normalizers",
     "cardinal",
     "casefold",
     "collapse_whitespace",
     "decimal",
+    "drop_bir_before_scale",
     "expand_numbers",
     "fold_apostrophes",
     "get_normalizer",
+    "join_counting_suffix",
     "keep_all",
     "keep_reference",
     "nfc",
     "ordinal",
     "remove_punctuation",
+    "replace_legacy_letters",
     "to_cyrillic",
     "to_latin",
     "unify_apostrophes",
+    "whisper_basic",
 ]

@@ -1,31 +1,37 @@
 """Composable text normalizers: named chains of plain ``str -> str`` steps.
 
-Three ready-made normalizers, so that every reported number can say how the text was prepared:
+Four ready-made normalizers, so that every reported number can say how the text was prepared
+(``ovoz.text.conventions.CONVENTION_NOTES`` says which published figures each one matches):
 
 - ``orthographic``: the raw text, untouched.
-- ``normalized``: nfc > unify_apostrophes > to_latin > casefold > expand_numbers >
-  remove_punctuation > collapse_whitespace.
+- ``normalized``: nfc > replace_legacy_letters > unify_apostrophes > to_latin > casefold >
+  expand_numbers > join_counting_suffix > drop_bir_before_scale > remove_punctuation >
+  collapse_whitespace.
 - ``published``: the convention behind published Uzbek results: references containing digits are
   dropped (``keep_reference``), then nfc > unify_apostrophes > casefold > remove_punctuation >
   fold_apostrophes > collapse_whitespace (every apostrophe variant becomes ASCII ``'``).
+- ``whisper-basic``: Whisper's ``BasicTextNormalizer`` from transformers, unchanged (lowercase, drop text
+  in brackets and parentheses, every mark, symbol and punctuation character to a space: o'zbek becomes
+  "o zbek"), then collapse_whitespace. transformers is imported on first use.
 """
 
 from __future__ import annotations
 
-import re
+import functools
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ovoz.errors import ConfigError
+from ovoz.errors import ConfigError, DependencyError
 from ovoz.text.apostrophes import OKINA, TUTUQ, fold_apostrophes, unify_apostrophes
-from ovoz.text.numbers import expand_numbers
-from ovoz.text.script import to_latin
+from ovoz.text.numbers import drop_bir_before_scale, expand_numbers, join_counting_suffix
+from ovoz.text.script import replace_legacy_letters, to_latin
 
 __all__ = [
     "NORMALIZERS",
     "STEPS",
+    "WHISPER_BASIC",
     "Normalizer",
     "available_normalizers",
     "casefold",
@@ -35,6 +41,7 @@ __all__ = [
     "keep_reference",
     "nfc",
     "remove_punctuation",
+    "whisper_basic",
 ]
 
 Step = Callable[[str], str]
@@ -53,25 +60,30 @@ def casefold(text: str) -> str:
     return text.replace("İ", "I").lower()
 
 
+class _PunctuationTable(dict):
+    """``str.translate`` table, filled on first sight of each character: punctuation and symbols to a space."""
+
+    def __missing__(self, code: int) -> int:
+        character = chr(code)
+        keep = character in (OKINA, TUTUQ) or unicodedata.category(character)[0] not in "PS"
+        self[code] = code if keep else ord(" ")
+        return self[code]
+
+
+_PUNCTUATION = _PunctuationTable()
+
+
 def remove_punctuation(text: str) -> str:
     """Replace punctuation and symbols by spaces without splitting oʻ/gʻ words or losing the tutuq.
 
     Apostrophes are unified first, so o'zbek keeps its mark (as U+02BB) while quotation marks go.
     """
-    pieces = []
-    for character in unify_apostrophes(text):
-        category = unicodedata.category(character)
-        keep = character in (OKINA, TUTUQ) or category[0] not in "PS"
-        pieces.append(character if keep else " ")
-    return "".join(pieces)
-
-
-_WHITESPACE = re.compile(r"\s+")
+    return unify_apostrophes(text).translate(_PUNCTUATION)
 
 
 def collapse_whitespace(text: str) -> str:
     """Turn every run of whitespace into one space and strip both ends."""
-    return _WHITESPACE.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def keep_reference(text: str) -> bool:
@@ -84,16 +96,47 @@ def keep_all(text: str) -> bool:
     return True
 
 
+_WHISPER_FIX = (
+    "install transformers>=5.17 (pip install 'transformers>=5.17'), which provides it and its regex dependency"
+)
+
+
+@functools.cache
+def _whisper_normalizer() -> Step:
+    try:
+        from transformers.models.whisper.english_normalizer import BasicTextNormalizer
+    except ImportError as error:
+        raise DependencyError(
+            "the whisper-basic normalizer needs transformers.models.whisper.english_normalizer.BasicTextNormalizer, "
+            f"which could not be imported ({error}); {_WHISPER_FIX}"
+        ) from error
+    return BasicTextNormalizer()
+
+
+def whisper_basic(text: str) -> str:
+    """Whisper's ``BasicTextNormalizer`` (transformers), as published Whisper results apply it.
+
+    Raises:
+        DependencyError: transformers (or the normalizer in it) cannot be imported; the message says
+            what to install.
+    """
+    return _whisper_normalizer()(text)
+
+
 STEPS: Mapping[str, Step] = MappingProxyType(
     {
         "nfc": nfc,
+        "replace_legacy_letters": replace_legacy_letters,
         "unify_apostrophes": unify_apostrophes,
         "to_latin": to_latin,
         "casefold": casefold,
         "expand_numbers": expand_numbers,
+        "join_counting_suffix": join_counting_suffix,
+        "drop_bir_before_scale": drop_bir_before_scale,
         "remove_punctuation": remove_punctuation,
         "fold_apostrophes": fold_apostrophes,
         "collapse_whitespace": collapse_whitespace,
+        "whisper_basic": whisper_basic,
     }
 )
 
@@ -150,10 +193,13 @@ NORMALIZED = Normalizer.from_names(
     "normalized",
     (
         "nfc",
+        "replace_legacy_letters",
         "unify_apostrophes",
         "to_latin",
         "casefold",
         "expand_numbers",
+        "join_counting_suffix",
+        "drop_bir_before_scale",
         "remove_punctuation",
         "collapse_whitespace",
     ),
@@ -170,8 +216,9 @@ PUBLISHED = Normalizer.from_names(
     ),
     keep=keep_reference,
 )
+WHISPER_BASIC = Normalizer.from_names("whisper-basic", ("whisper_basic", "collapse_whitespace"))
 NORMALIZERS: Mapping[str, Normalizer] = MappingProxyType(
-    {normalizer.name: normalizer for normalizer in (ORTHOGRAPHIC, NORMALIZED, PUBLISHED)}
+    {normalizer.name: normalizer for normalizer in (ORTHOGRAPHIC, NORMALIZED, PUBLISHED, WHISPER_BASIC)}
 )
 
 

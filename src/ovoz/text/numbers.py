@@ -2,18 +2,24 @@
 
 Conventions (the spoken forms that Uzbek speech transcripts use, e.g. the USC corpus):
 
-- 100 is ``yuz`` and 1000 is ``ming`` (no leading ``bir``); 1 000 000 is ``bir million``.
+- 100 is ``yuz`` and 1000 is ``ming`` (no leading ``bir``; ``cardinal(..., leading_bir=True)`` writes
+  ``bir yuz``, ``bir ming``); 1 000 000 is ``bir million``. The ``normalized`` scorer drops a written
+  ``bir`` before ``yuz``/``ming`` (``drop_bir_before_scale``), so both spellings score equal.
 - Decimals use the standard ``butun ... -dan`` form: 2,5 -> ikki butun oʻndan besh,
   3,14 -> uch butun yuzdan oʻn toʻrt; the fraction is read as written (2,50 -> ... yuzdan ellik).
   The comma is the decimal separator; a dot is one too unless exactly three digits follow it.
 - Thousands separators: a space (also no-break and thin), or a dot, before groups of three digits.
 - ``N-word`` is an ordinal: 5-sinf -> beshinchi sinf, 2024-yil -> ikki ming yigirma toʻrtinchi yil;
   ``N-chi`` / ``N-inchi`` glue to it (5-chi -> beshinchi); case endings glue to the cardinal
-  (10-da -> oʻnda), and so does the counting suffix ta (5 ta, 5ta -> beshta).
+  (10-da -> oʻnda), and so does the counting suffix ta (5 ta, 5ta -> beshta); bir + ta is ``bitta``
+  (1 ta -> bitta, 21 ta -> yigirma bitta). ``join_counting_suffix`` glues a ta written apart from a
+  number word (yigirma besh ta -> yigirma beshta).
 - 14:30 -> oʻn toʻrt oʻttiz; 14:00 -> oʻn toʻrt; 09:05 -> toʻqqiz nol besh.
 - 50% -> ellik foiz; $10 and 10$ -> oʻn dollar (also € yevro, £ funt, ₽ rubl); 5000 soʻm is an
   ordinary number followed by the word.
-- 12.05.2024 -> oʻn ikkinchi may ikki ming yigirma toʻrtinchi yil.
+- 12.05.2024 -> oʻn ikkinchi may ikki ming yigirma toʻrtinchi yil; the ISO form 2025-09-18 is read in
+  the Uzbek order, year first: ikki ming yigirma beshinchi yil oʻn sakkizinchi sentabr.
+- A day number before a month name is an ordinal: 22 mart -> yigirma ikkinchi mart (22-mart too).
 - A number with a leading zero (007) or longer than 18 digits is read digit by digit.
 """
 
@@ -24,7 +30,7 @@ from collections.abc import Callable
 
 from ovoz.text.apostrophes import OKINA
 
-__all__ = ["cardinal", "decimal", "expand_numbers", "ordinal"]
+__all__ = ["cardinal", "decimal", "drop_bir_before_scale", "expand_numbers", "join_counting_suffix", "ordinal"]
 
 _O = "o" + OKINA
 _ONES = ("", "bir", "ikki", "uch", f"t{_O}rt", "besh", "olti", "yetti", "sakkiz", f"t{_O}qqiz")
@@ -34,17 +40,18 @@ _MAX_DIGITS = 3 * len(_SCALES)
 _FRACTION_DENOMINATORS = ("", f"{_O}n", "yuz", "ming", f"{_O}n ming", "yuz ming", "million")
 _MONTHS = ("yanvar", "fevral", "mart", "aprel", "may", "iyun", "iyul", "avgust", "sentabr",
            "oktabr", "noyabr", "dekabr")  # fmt: skip
+_MONTH_SPELLINGS = _MONTHS + ("sentyabr", "oktyabr")  # the Russian spellings people still type
 _CURRENCIES = {"$": "dollar", "€": "yevro", "£": "funt", "₽": "rubl"}
 # Endings after "N-" that make a case form of the cardinal rather than an ordinal.
 _CASE_ENDINGS = frozenset(("ta", "tasi", "tadan", "ga", "da", "dan", "ni", "ning", "gacha", "dagi"))
 _ORDINAL_ENDING = re.compile(r"^i?n?chi")
 
 
-def _triad(value: int) -> list[str]:
+def _triad(value: int, leading_bir: bool = False) -> list[str]:
     hundreds, rest = divmod(value, 100)
     words = []
     if hundreds:
-        words += ["yuz"] if hundreds == 1 else [_ONES[hundreds], "yuz"]
+        words += ["yuz"] if hundreds == 1 and not leading_bir else [_ONES[hundreds], "yuz"]
     tens, ones = divmod(rest, 10)
     words += [word for word in (_TENS[tens], _ONES[ones]) if word]
     return words
@@ -54,14 +61,16 @@ def _digits(digits: str) -> str:
     return " ".join(cardinal(int(digit)) for digit in digits)
 
 
-def cardinal(value: int) -> str:
+def cardinal(value: int, *, leading_bir: bool = False) -> str:
     """Spell a whole number in Uzbek words: 2024 -> ikki ming yigirma toʻrt.
 
     Args:
         value: the number; negative numbers get ``minus``.
+        leading_bir: write ``bir`` before a lone ``yuz`` or ``ming`` (100 -> bir yuz, 1100 -> bir ming
+            bir yuz). Off by default: speech transcripts (and ``expand_numbers``) say ``yuz``, ``ming``.
     """
     if value < 0:
-        return "minus " + cardinal(-value)
+        return "minus " + cardinal(-value, leading_bir=leading_bir)
     if value == 0:
         return "nol"
     if len(str(value)) > _MAX_DIGITS:
@@ -71,10 +80,10 @@ def cardinal(value: int) -> str:
         group = value // 1000**scale % 1000
         if not group:
             continue
-        if scale == 1 and group == 1:
+        if scale == 1 and group == 1 and not leading_bir:
             words.append("ming")
         else:
-            words += _triad(group) + ([_SCALES[scale]] if scale else [])
+            words += _triad(group, leading_bir) + ([_SCALES[scale]] if scale else [])
     return " ".join(words)
 
 
@@ -82,13 +91,14 @@ def _suffix_ordinal(words: str) -> str:
     return words + ("nchi" if words[-1] in "aeiou" else "inchi")
 
 
-def ordinal(value: int) -> str:
+def ordinal(value: int, *, leading_bir: bool = False) -> str:
     """Spell an ordinal number: 5 -> beshinchi, 20 -> yigirmanchi, 2024 -> ... yigirma toʻrtinchi.
 
     Args:
         value: a whole number, zero or more.
+        leading_bir: as in ``cardinal``.
     """
-    return _suffix_ordinal(cardinal(value))
+    return _suffix_ordinal(cardinal(value, leading_bir=leading_bir))
 
 
 def decimal(whole: str, fraction: str) -> str:
@@ -149,6 +159,22 @@ def _date(match: re.Match[str]) -> str:
     return f"{ordinal(day)} {_MONTHS[month - 1]} {ordinal(year)} yil"
 
 
+def _iso_date(match: re.Match[str]) -> str:
+    year, month, day = (int(group) for group in match.groups())
+    return f"{ordinal(year)} yil {ordinal(day)} {_MONTHS[month - 1]}"
+
+
+def _day_of_month(match: re.Match[str]) -> str:
+    return ordinal(int(match.group(1))) + match.group(2)
+
+
+def _with_ta(words: str, ending: str) -> str:
+    """Glue a case ending or the counting suffix to cardinal words; bir + ta is bitta (21 ta -> yigirma bitta)."""
+    if ending[:2].lower() == "ta" and words.endswith("bir"):
+        return words[:-1] + "t" + ending
+    return words + ending
+
+
 def _currency(match: re.Match[str]) -> str:
     amount = match.group("amount") or match.group("amount_after")
     symbol = match.group("before") or match.group("after")
@@ -161,12 +187,15 @@ def _hyphen_suffix(match: re.Match[str]) -> str:
     if glued:
         return _ordinal_words(number) + ending[glued.end() :]
     if ending.lower() in _CASE_ENDINGS:
-        return _integer_words(number) + ending
+        return _with_ta(_integer_words(number), ending)
     return f"{_ordinal_words(number)} {ending}"
 
 
 _CURRENCY_SYMBOLS = "".join(re.escape(symbol) for symbol in _CURRENCIES)
+_MONTH_NAMES = "|".join(_MONTH_SPELLINGS)
+_MONTH_ENDINGS = "ning|ni|ga|gacha|da|dagi|dan|ida|idagi|idan|iga"
 _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    (re.compile(r"(?<![\d.\-])(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(?![\d\-])"), _iso_date),
     (re.compile(r"(?<!\d)(\d{1,2})\.(\d{1,2})\.(\d{4})(?!\d)"), _date),
     (re.compile(r"(?<![\d:])([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?![\d:])"), _time),
     (
@@ -183,11 +212,21 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     ),
     (
         re.compile(rf"({_INTEGER_RE}){_SPACE}?(ta(?:si|dan|gina)?)\b"),
-        lambda match: _integer_words(match.group(1)) + match.group(2),
+        lambda match: _with_ta(_integer_words(match.group(1)), match.group(2)),
+    ),
+    (
+        re.compile(
+            rf"(?<![\d.,:])(0?[1-9]|[12]\d|3[01])({_SPACE}+(?:{_MONTH_NAMES})(?:{_MONTH_ENDINGS})?)(?![^\W\d_])",
+            re.IGNORECASE,
+        ),
+        _day_of_month,
     ),
     (re.compile(r"(?:(?<=\s)|^)[-\u2212](?=\d)"), lambda match: "minus"),
     (re.compile(_NUMBER), lambda match: _number_words(match.group(0))),
 )
+
+
+_DIGIT = re.compile(r"\d")  # every rule needs one; found in C
 
 
 def _padded(
@@ -213,8 +252,59 @@ def expand_numbers(text: str) -> str:
     Args:
         text: Uzbek Latin text; run apostrophe unification and transliteration first.
     """
-    if not any(character.isdigit() for character in text):
+    if not _DIGIT.search(text):
         return text
     for pattern, replace in _RULES:
         text = pattern.sub(_padded(replace), text)
     return text
+
+
+_DIGIT_WORDS = frozenset(word for word in _ONES + _TENS + ("yuz",) if word)  # a bir after these is a digit
+_NUMBER_WORDS = "|".join(word for word in _ONES + _TENS + ("yuz",) + _SCALES + ("nol",) if word)
+_SEPARATE_TA = re.compile(rf"(?<![^\W\d_])({_NUMBER_WORDS})\s+(ta(?:si|dan|gina)?)(?![^\W\d_])", re.IGNORECASE)
+_TA_GATE = re.compile(r"(?:\s|bir)ta(?:si|dan|gina)?(?![^\W\d_])", re.IGNORECASE)
+_BIRTA = re.compile(r"(?<![^\W\d_])(b)ir(ta(?:si|dan|gina)?)(?![^\W\d_])", re.IGNORECASE)
+
+
+def join_counting_suffix(text: str) -> str:
+    """Glue the counting suffix ta to the number word before it: yigirma besh ta -> yigirma beshta.
+
+    ``bir ta`` and the misspelling ``birta`` become ``bitta``, the form ``expand_numbers`` writes for 1 ta;
+    only ta, tasi, tadan and tagina count (besh tashkilot stays two words).
+
+    Args:
+        text: Uzbek Latin text with numbers already spelled out.
+    """
+    if not _TA_GATE.search(text):
+        return text
+    text = _SEPARATE_TA.sub(lambda match: _with_ta(match.group(1), match.group(2)), text)
+    return _BIRTA.sub(lambda match: match.group(1) + "it" + match.group(2), text)
+
+
+_BIR_BEFORE_SCALE = re.compile(
+    r"(?<![^\W\d_])bir\s+(?=(?:ming[^\W\d_]*|yuz|yuzta[^\W\d_]*|yuzinchi[^\W\d_]*)(?![^\W\d_]))",
+    re.IGNORECASE,
+)
+
+
+def drop_bir_before_scale(text: str) -> str:
+    """Drop a written ``bir`` before ``yuz`` or ``ming``: bir yuz -> yuz, bir ming besh -> ming besh.
+
+    A ``bir`` after a ones, tens or ``yuz`` word is a digit of the number and stays (yigirma bir ming).
+
+    ``expand_numbers`` writes 100 and 1000 without ``bir``; people write both. This is the choice of the
+    ``normalized`` scorer, so that the two spellings score equal. ``bir million`` keeps its ``bir``.
+
+    Args:
+        text: Uzbek Latin text with numbers already spelled out.
+    """
+    if "bir" not in text and "BIR" not in text and "Bir" not in text:
+        return text
+    return _BIR_BEFORE_SCALE.sub(_drop_bir, text)
+
+
+def _drop_bir(match: re.Match[str]) -> str:
+    # yigirma bir ming is 21 000 and yuz bir ming 101 000: a bir after a ones, tens or yuz word is a digit
+    # and stays; after ming or million it starts the next group (ming bir yuz = ming yuz = 1100).
+    before = match.string[: match.start()].split()
+    return match.group(0) if before and before[-1].lower() in _DIGIT_WORDS else ""
