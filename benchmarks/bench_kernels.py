@@ -202,7 +202,7 @@ def measure(args, dims: dict, shapes: dict, device: str) -> list[dict]:
     import torch
 
     dtype = getattr(torch, args.dtype)
-    backend = "eager" if SMOKE else getattr(fused_module(), "BACKEND", "inductor")
+    backend = "eager" if SMOKE else "inductor"
     rows = []
     for case in cases(dims, shapes):
         impls, (moved,), ref = build(case, device, dtype, backend)
@@ -237,7 +237,7 @@ def child(impl: str, shapes_name: str) -> None:
     imported = time.perf_counter() - started
     device = "cpu" if SMOKE else "cuda"
     dims, shapes = (TINY, SMOKE_START_SHAPES) if shapes_name == "smoke" else (E4B, E4B_SHAPES)
-    backend = "eager" if SMOKE else getattr(fused_module(), "BACKEND", "inductor")
+    backend = "eager" if SMOKE else "inductor"
     first = 0.0
     built = 0
     for case in cases(dims, shapes):
@@ -297,7 +297,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
     parser.add_argument("--repeats", type=int, default=3, help="calls timed on the CPU (--smoke)")
     parser.add_argument("--no-start", action="store_true", help="skip the cold/warm start processes")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="folder for the JSON")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OVOZ_RESULTS_DIR", ROOT / "benchmarks" / "results")),
+                        help="folder for the JSON")
     parser.add_argument("--child", choices=["triton", "torch.compile"], help=argparse.SUPPRESS)
     parser.add_argument("--child-shapes", default="e4b", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -46,7 +46,7 @@ def main() -> None:
                                    dtype=getattr(torch, args.dtype))
         reference = [generate(model, processor, [c], max_new_tokens=n, system=S, user=U)[0].token_ids for c in clips]
         for use_packed in (True, False):
-            se.packed_attention = packed if use_packed else (lambda config: contextlib.nullcontext())
+            se.packed_attention = packed if use_packed else (lambda config, **kwargs: contextlib.nullcontext())
             for graphs, fused in ([(False, False), (True, False), (True, True)] if device == "cuda"
                                   else [(False, False)]):
                 engine = se.StaticEngine(model, processor, slots=3, max_new_tokens=n, use_cuda_graphs=graphs,
