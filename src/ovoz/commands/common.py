@@ -24,9 +24,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="4-bit base through bitsandbytes (CUDA only)")
     group.add_argument("--local-files-only", action="store_true", help="never contact the hub; use local folders/cache")
     group.add_argument("--fused-kernels", choices=["auto", "on", "off"], default="auto",
-                       help="CUDA: Gemma 4's norms, rotary embedding and GELU as compiled kernels, about a third "
-                            "faster after a one-time compilation of 10-25 s per process; auto: for runs of 3 h of "
-                            "audio or more (default auto)")
+                       help="CUDA: Gemma 4's norms, GELU and decode attention as ovoz's Triton kernels (built in "
+                            "about a second, cached on disk); auto: wherever they run (default auto)")
 
 
 def load_model_from_args(args: argparse.Namespace):
