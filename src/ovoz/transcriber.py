@@ -77,6 +77,7 @@ class Transcriber:
                        max_new_tokens: list[int] | None = None, on_text: Callable[[str], None] | None = None,
                        stats: DecodeStats | None = None) -> list[Decoded]:
         """Greedy-decode clips of at most 30 s each, ``options.batch_size`` at a time (``on_text``: one clip, streamed)."""
+        options = self.resolve_options(options)
         caps = max_new_tokens or [options.max_new_tokens] * len(clips)
         prompt = Prompt(options.system_prompt, options.user_prompt)
         if on_text is not None:
@@ -87,6 +88,7 @@ class Transcriber:
 
     def serve_jobs(self, source: JobSource, options: TranscribeOptions) -> None:
         """Decode clip jobs of concurrent requests from ``source`` until it is closed (the HTTP server's loop)."""
+        options = self.resolve_options(options)
         self.decoder.serve_jobs(source, prompt=Prompt(options.system_prompt, options.user_prompt),
                                 batch_size=options.batch_size, max_new_tokens=options.max_new_tokens)
 
