@@ -188,4 +188,6 @@ def check_file(path: Path) -> str | None:
         return f"audio file not found: {path}"
     if path.is_dir():
         return f"audio path is a folder: {path}"
+    if not path.is_file():  # never opened: reading a FIFO blocks until a writer comes
+        return f"audio path is not a regular file (a FIFO, socket or device): {path}"
     return None
