@@ -11,6 +11,10 @@ class ConfigError(OvozError, ValueError):
     """An option or configuration value is invalid."""
 
 
+class OutputWriteError(OvozError):
+    """An output file or folder could not be written (not a folder, read-only, disk full); names the path."""
+
+
 class DependencyError(OvozError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 

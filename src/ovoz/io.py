@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from .audio import check_audio_file, is_audio_path
-from .errors import AudioError, ConfigError
+from .errors import AudioError, ConfigError, OutputWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,26 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def check_output_dir(path: str | Path, flag: str = "--output-dir") -> Path:
+    """Create ``path`` when missing and prove it writable with a temporary file, before any work is done.
+
+    Raises :class:`OutputWriteError` naming ``flag`` and the folder when it is a file, cannot be created, or
+    cannot be written (read-only file system, permissions, disk full).
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OutputWriteError(f"{flag} {path}: is a file, not a folder; give a folder (it is created when missing).")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise OutputWriteError(
+            f"{flag} {path}: cannot write there ({error.strerror or error}); give a writable folder."
+        ) from error
+    return path
 
 
 def _umask() -> int:
