@@ -85,7 +85,7 @@ def decode_audio(source: AudioSource, sample_rate: int = SAMPLE_RATE) -> Decoded
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if not data:
-            raise EmptyAudioError(source, "no bytes were given.")
+            raise EmptyAudioError(source, "no bytes were given; pass the bytes of an audio file.")
         samples, rate, channels = _decode_file(io.BytesIO(data), source, sample_rate)
     elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -116,7 +116,7 @@ def check_audio_file(path: Path) -> None:
             "(save the stream to a file first)."
         )
     if info.st_size == 0:
-        raise EmptyAudioError(path, "the file is empty (0 bytes).")
+        raise EmptyAudioError(path, "the file is empty (0 bytes); re-export or re-download it.")
     if not os.access(path, os.R_OK):
         raise AudioDecodeError(path, "the file is not readable (permission denied). Check its permissions.")
 
@@ -162,9 +162,9 @@ def _finish(samples: np.ndarray, rate: int, channels: int, target_rate: int, sou
     if samples.ndim == 2:
         samples = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
     if samples.size == 0 and not converted:  # a decoder checks its own input (one sample may resample to none)
-        raise EmptyAudioError(source, "decoded to zero samples (no audio in it).")
+        raise EmptyAudioError(source, "decoded to zero samples (no audio in it); give a file with sound in it.")
     if not _all_finite(samples):
-        raise AudioDecodeError(source, "contains NaN or infinite samples.")
+        raise AudioDecodeError(source, "contains NaN or infinite samples; re-export it (or clean the array).")
     if rate != target_rate and not converted:
         samples = _resample(samples, rate, target_rate)
     minimum = -(-MIN_SAMPLES * target_rate // SAMPLE_RATE)
@@ -268,7 +268,7 @@ def _decode_file(file: Any, name: Any, target_rate: int) -> tuple[np.ndarray, in
         logger.debug("soundfile could not read %s (%s); trying PyAV", name, error)
     else:
         if not n_decoded:
-            raise EmptyAudioError(name, "decoded to zero samples (no audio in it).")
+            raise EmptyAudioError(name, "decoded to zero samples (no audio in it); give a file with sound in it.")
         wav_declared = _declared_wav_frames(file, channels)
         _check_complete(name, n_decoded, max(declared, wav_declared or 0), rate)
         return samples, rate, channels
@@ -318,11 +318,13 @@ def _decode_with_av(file: Any, name: Any, target_rate: int) -> tuple[np.ndarray,
     try:
         container = av.open(file if not isinstance(file, Path) else str(file), mode="r")
     except (av.error.FFmpegError, ValueError, UnicodeDecodeError) as error:
-        raise AudioDecodeError(name, f"not a readable audio or video file ({error}).") from error
+        raise AudioDecodeError(name, f"not a readable audio or video file ({error}); give wav, flac, ogg, mp3, m4a or a video "
+                               "with sound, or re-export it.") from error
     with container:
         streams = container.streams.audio
         if not streams:
-            raise NoAudioStreamError(name, "the file has no audio stream.")
+            raise NoAudioStreamError(name, "the file has no audio stream (a video without sound?); give a file with an "
+                                           "audio track.")
         stream = streams[0]
         if len(streams) > 1:
             others = ", ".join(_describe_stream(s) for s in streams[1:])
@@ -350,10 +352,10 @@ def _decode_with_av(file: Any, name: Any, target_rate: int) -> tuple[np.ndarray,
             add(resampler.resample(None))
         except (av.error.FFmpegError, ValueError) as error:
             if not n_decoded:
-                raise AudioDecodeError(name, f"the audio stream could not be decoded ({error}).") from error
+                raise AudioDecodeError(name, f"the audio stream could not be decoded ({error}); re-export or re-download it.") from error
             logger.debug("%s: decoding stopped early (%s)", name, error)
     if not n_decoded:
-        raise EmptyAudioError(name, "decoded to zero samples (no audio in it).")
+        raise EmptyAudioError(name, "decoded to zero samples (no audio in it); give a file with sound in it.")
     _check_complete(name, n_decoded, int(declared_s * rate), int(rate))
     return collector.result(), int(rate), int(channels)
 
