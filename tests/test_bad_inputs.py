@@ -207,7 +207,7 @@ def _manifest(tmp_path: Path, sources: list[Path]) -> Path:
 def test_evaluation(case, tiny_model, good, good_texts, tmp_path):
     """A manifest row with the bad input: skipped by the reader with its reason, or a hypothesis carrying the
     typed error; the good rows are scored as usual."""
-    from ovoz.evaluate import read_corpus, transcribe_utterances
+    from ovoz.eval import read_corpus, transcribe_utterances
 
     path = make_input(case, tmp_path)
     utterances, info = read_corpus(_manifest(tmp_path, [good[0], path, good[1]]))

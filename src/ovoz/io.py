@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from .audio import check_audio_file, is_audio_path
-from .errors import AudioError, ConfigError, OutputWriteError
+from .errors import AudioError, ConfigError, OutputWriteError, named
 
 logger = logging.getLogger(__name__)
 
@@ -43,22 +43,24 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
         raise
 
 
-def check_output_dir(path: str | Path, flag: str = "--output-dir") -> Path:
+def check_output_dir(path: str | Path, option: str = "output_dir") -> Path:
     """Create ``path`` when missing and prove it writable with a temporary file, before any work is done.
 
-    Raises :class:`OutputWriteError` naming ``flag`` and the folder when it is a file, cannot be created, or
-    cannot be written (read-only file system, permissions, disk full).
+    Raises :class:`OutputWriteError` naming the option (``--output-dir`` from the command line, ``output_dir=``
+    from Python) and the folder when it is a file, cannot be created, or cannot be written (read-only file
+    system, permissions, disk full).
     """
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
-        raise OutputWriteError(f"{flag} {path}: is a file, not a folder; give a folder (it is created when missing).")
+        raise OutputWriteError(f"{named(option, path)}: is a file, not a folder; give a folder (it is created when "
+                               "missing).")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as error:
         raise OutputWriteError(
-            f"{flag} {path}: cannot write there ({error.strerror or error}); give a writable folder."
+            f"{named(option, path)}: cannot write there ({error.strerror or error}); give a writable folder."
         ) from error
     return path
 
