@@ -161,7 +161,6 @@ class GemmaDecoder:
             for job, output in zip(jobs, outputs):
                 job.done(output)
 
-    @contextlib.contextmanager
     def check_adapter(self, adapter: str | Path, *, local_files_only: bool = False) -> None:
         """Raise what :meth:`with_adapter` would for ``adapter`` (not found, malformed, corrupt, made for another
         base), from its files alone: nothing is loaded. Evaluation checks every adapter so before the first run."""
@@ -172,6 +171,7 @@ class GemmaDecoder:
         if self.model is not None:
             check_fits(self.model, folder, inspect_adapter(folder))
 
+    @contextlib.contextmanager
     def with_adapter(self, adapter: str | Path, *, merge: bool = False,
                      local_files_only: bool = False) -> Iterator["GemmaDecoder"]:
         """This model with a LoRA adapter put on for the duration of the block, then taken off again.
