@@ -99,7 +99,7 @@ class Case:
 CASES = [
     Case("missing", lambda folder: folder / "no-such-file.wav", AudioFileNotFoundError, r"[Cc]heck the path"),
     Case("empty", _write("empty.wav", b""), EmptyAudioError, r"re-export|give a file with"),
-    Case("text-file", _write("notes.wav", "bu audio emas\n".encode()), AudioDecodeError, r"give wav|re-export"),
+    Case("text-file", _write("notes.wav", b"bu audio emas\n"), AudioDecodeError, r"give wav|re-export"),
     Case("random-bytes", _write("noise.mp3", np.random.default_rng(0).bytes(5000)), AudioDecodeError,
          r"give wav|re-export"),
     Case("truncated", _truncated, AudioDecodeError, r"Re-export or re-download"),

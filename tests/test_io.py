@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ovoz.errors import ConfigError
-from ovoz.io import InputItem, atomic_write, expand_inputs, safe_stem
+from ovoz.io import atomic_write, expand_inputs, safe_stem
 
 
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):

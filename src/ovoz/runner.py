@@ -180,7 +180,7 @@ def _transcribe_together(model: Any, items: list[InputItem], options: Transcribe
     input was blamed for, out of memory, ...) is redone one input at a time, so only its culprit fails."""
     try:
         outcomes = list(model.transcribe_batch([item.source for item in items], options=options))
-    except Exception as error:  # noqa: BLE001 - recorded per input below; KeyboardInterrupt still stops the run
+    except Exception as error:  # recorded per input below; KeyboardInterrupt still stops the run
         if len(items) == 1:
             logger.debug("%s failed", items[0].source, exc_info=True)
             return {id(items[0]): error}

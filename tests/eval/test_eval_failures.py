@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import ovoz
 from ovoz.cli import EXIT_MODEL, EXIT_USAGE, main
 from ovoz.errors import AdapterError, OutputWriteError
 from ovoz.types import SAMPLE_RATE, TranscribeOptions

@@ -63,11 +63,9 @@ def check_folder(folder: Path, overwrite: bool, flag: str = "make-test-model") -
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..gemma.testing import save_adapter, save_model_folder
-
     import torch
 
-    from ..gemma.testing import weight_bytes
+    from ..gemma.testing import save_adapter, save_model_folder, weight_bytes
 
     check_folder(args.folder, args.overwrite)
     if args.adapter:

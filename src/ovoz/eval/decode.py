@@ -115,7 +115,7 @@ def _isolated_batch(transcriber: Transcriber, batch: Sequence[Utterance], option
     blamed for), each utterance is redone alone, so only the culprit gets an error (and a resumed run goes past it)."""
     try:
         return list(transcriber.transcribe_batch([u.audio_source for u in batch], options=options))
-    except Exception as error:  # noqa: BLE001 - recorded on the culprit's hypothesis; KeyboardInterrupt stops
+    except Exception as error:  # recorded on the culprit's hypothesis; KeyboardInterrupt stops
         if len(batch) == 1:
             logger.debug("%s failed", batch[0].id, exc_info=True)
             return [OvozError(f"{batch[0].id}: {type(error).__name__}: {error}")]

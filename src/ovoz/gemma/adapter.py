@@ -84,7 +84,7 @@ def read_weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
                 from safetensors import safe_open
 
                 with safe_open(str(file), framework="pt") as handle:
-                    return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+                    return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118 (safe_open is no dict)
             import torch
 
             state = torch.load(file, map_location="meta", weights_only=True)
@@ -178,7 +178,6 @@ def apply_adapter(model: Any, folder: str | Path, *, hub_kwargs: dict | None = N
     The saved ``target_modules`` is replaced by the exact module paths found in the weight keys, after checking
     that every one exists in the base and is an ``nn.Linear``.
     """
-    import torch
     from peft import LoraConfig, PeftModel
 
     info = inspect_adapter(folder)
