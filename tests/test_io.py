@@ -161,3 +161,24 @@ def test_usage_errors_and_non_regular_inputs(tmp_path):
     os.mkfifo(fifo)
     [item] = expand_inputs([str(fifo)])
     assert "FIFO" in item.error and str(fifo) in item.error
+
+
+def test_check_output_dir(tmp_path):
+    from ovoz.errors import OutputWriteError
+    from ovoz.io import check_output_dir
+
+    assert check_output_dir(tmp_path / "new" / "deep") == tmp_path / "new" / "deep"  # created
+    (tmp_path / "file").write_text("x")
+    for bad in (tmp_path / "file", tmp_path / "file" / "sub"):
+        with pytest.raises(OutputWriteError, match=r"output_dir=.*(is a file|cannot write there)"):
+            check_output_dir(bad)
+    unwritable = [Path("/sys/ovoz-test")]  # sysfs refuses new entries, even to root
+    if os.geteuid() != 0:
+        (tmp_path / "ro").mkdir(mode=0o555)
+        unwritable.append(tmp_path / "ro")
+    for bad in unwritable:
+        if not Path("/sys").is_dir():
+            continue
+        with pytest.raises(OutputWriteError, match="cannot write there.*give a writable folder"):
+            check_output_dir(bad)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith("tmp")]  # the probe file is gone
