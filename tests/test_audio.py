@@ -176,3 +176,85 @@ def test_probe_duration(clip_22k, encoded, tmp_path):
     assert probe_duration(clip_22k) == pytest.approx(soundfile.info(clip_22k).duration, abs=1e-3)
     assert probe_duration(encoded["m4a"]) == pytest.approx(4.43, abs=0.1)
     assert probe_duration(tmp_path / "missing.wav") is None
+
+
+# ---------------------------------------------------------------- issue 13: fail early, never hang
+
+@pytest.mark.timeout(10)
+def test_a_fifo_is_refused_by_its_type_without_being_opened(tmp_path):
+    """Opening a FIFO for reading blocks until a writer comes: ovoz must not even try (no writer ever comes)."""
+    import os
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(AudioDecodeError, match="FIFO") as caught:
+        decode_audio(fifo)
+    assert str(fifo) in str(caught.value) and "regular file" in str(caught.value)
+    assert probe_duration(fifo) is None
+    with pytest.raises(AudioDecodeError, match="character device"):
+        decode_audio("/dev/null")
+
+
+@pytest.mark.parametrize("rate", [0, -16000, 10**9, 999, 16000.5, "fast"])
+def test_implausible_sample_rates_are_typed_errors(rate):
+    with pytest.raises(AudioDecodeError, match="sample_rate=") as caught:
+        decode_audio((np.zeros(16000, np.float32), rate))
+    assert "between 1000 and 768000" in str(caught.value)
+
+
+@pytest.mark.parametrize("n", [1, 16, 100, 639])
+def test_audio_shorter_than_one_audio_token_is_padded_with_silence(n, caplog):
+    from ovoz.audio import MIN_SAMPLES
+
+    samples = np.full(n, 0.25, np.float32)
+    with caplog.at_level("WARNING", logger="ovoz.audio"):
+        decoded = decode_audio(samples)
+    assert len(decoded.samples) == MIN_SAMPLES == 640
+    np.testing.assert_array_equal(decoded.samples[:n], samples)
+    assert not decoded.samples[n:].any()
+    assert "padded with silence" in caplog.text
+    assert len(decode_audio(np.zeros(MIN_SAMPLES, np.float32)).samples) == MIN_SAMPLES  # no padding at the minimum
+
+
+def test_a_one_sample_wav_file_decodes_padded(tmp_path):
+    path = tmp_path / "one.wav"
+    soundfile.write(path, np.array([0.5], np.float32), 44100)
+    decoded = decode_audio(path)
+    assert len(decoded.samples) == 640 and decoded.source_sample_rate == 44100
+
+
+def test_block_decoding_equals_decoding_whole(tmp_path, monkeypatch):
+    """48 kHz stereo is downmixed and resampled block by block; the result equals the one-shot conversion."""
+    import soxr
+
+    import ovoz.audio
+
+    rng = np.random.default_rng(0)
+    stereo = (rng.standard_normal((48000 * 3 + 77, 2)) * 0.1).astype(np.float32)
+    path = tmp_path / "stereo48k.wav"
+    soundfile.write(path, stereo, 48000, subtype="FLOAT")
+    whole = soxr.resample(stereo.mean(axis=1, dtype=np.float32), 48000, 16000, quality="HQ")
+    monkeypatch.setattr(ovoz.audio, "BLOCK_FRAMES", 4096)  # many blocks
+    decoded = decode_audio(path)
+    assert decoded.source_channels == 2 and decoded.source_sample_rate == 48000
+    np.testing.assert_allclose(decoded.samples, whole, atol=1e-6)
+    flac = tmp_path / "stereo48k.flac"
+    soundfile.write(flac, stereo, 48000)
+    assert len(decode_audio(flac).samples) == len(whole)
+
+
+@needs_ffmpeg
+def test_several_audio_streams_warn_and_use_the_first(tmp_path, caplog):
+    path = tmp_path / "two.mkv"
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:r=16000:d=1", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono:d=1",
+           "-map", "0", "-map", "1", "-metadata:s:a:1", "language=rus", "-c:a", "flac", str(path))
+    with caplog.at_level("WARNING", logger="ovoz.audio"):
+        samples = load_audio(path)
+    assert np.abs(samples).max() > 0.1  # the sine (first stream), not the silence
+    assert "2 audio streams" in caplog.text and "language rus" in caplog.text
+    single = tmp_path / "one.mkv"
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:r=16000:d=1", "-c:a", "flac", str(single))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ovoz.audio"):
+        load_audio(single)
+    assert "audio streams" not in caplog.text

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ovoz.errors import ConfigError
-from ovoz.io import InputItem, atomic_write, expand_inputs, safe_stem
+from ovoz.io import atomic_write, expand_inputs, safe_stem
 
 
 def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
@@ -61,12 +61,16 @@ def test_files_folders_duplicates_and_collisions(tree, tmp_path):
     # A file given directly and again through its folder is transcribed once.
     items = expand_inputs([str(tree / "b.wav"), str(tree)])
     assert [i.stem.as_posix() for i in items] == ["b", "a", "sub/c", "sub/deeper/d"]
-    # A missing file is kept: the run reports it as a failed input (the decoder names it).
-    assert expand_inputs([str(tmp_path / "missing.wav")]) == [InputItem(tmp_path / "missing.wav", Path("missing"))]
+    # A missing file is kept, marked unusable before any decoding: the run reports it without a model.
+    [missing] = expand_inputs([str(tmp_path / "missing.wav")])
+    assert (missing.source, missing.stem) == (tmp_path / "missing.wav", Path("missing"))
+    assert missing.error.startswith(f"{tmp_path / 'missing.wav'}: no such file")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "b.wav").write_bytes(b"x")
-    with pytest.raises(ConfigError, match="same output name b"):
-        expand_inputs([str(tree / "b.wav"), str(tmp_path / "other" / "b.wav")])
+    # Two files that would write the same name both get one: the later gets _2.
+    items = expand_inputs([str(tree / "b.wav"), str(tmp_path / "other" / "b.wav")])
+    assert [(i.source, i.stem) for i in items] == [(tree / "b.wav", Path("b")),
+                                                  (tmp_path / "other" / "b.wav", Path("b_2"))]
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no audio or video files"):
         expand_inputs([str(tmp_path / "empty")])
@@ -80,6 +84,8 @@ def test_files_folders_duplicates_and_collisions(tree, tmp_path):
     ("oʻzbek-nutq.1", "oʻzbek-nutq.1"),
     ("ўзбек:нутқ?*", "ўзбек_нутқ_"),
     ("a" * 300, "a" * 200),
+    ("ў" * 150, "ў" * 100),  # 300 bytes of Cyrillic: capped in bytes, at a character boundary
+    ("a" + "ў" * 150, "a" + "ў" * 99),
 ])
 def test_safe_stem(name, expected):
     assert safe_stem(name) == expected
@@ -114,5 +120,65 @@ def test_manifest_problems(tmp_path, tree):
     twice = tmp_path / "twice.jsonl"
     twice.write_text(json.dumps({"id": "x", "audio": str(tree / "b.wav")}) + "\n"
                      + json.dumps({"id": "x", "audio": str(tree / "a.MP3")}) + "\n")
-    with pytest.raises(ConfigError, match="same output name x"):
-        expand_inputs([str(twice)])
+    assert [i.stem.name for i in expand_inputs([str(twice)])] == ["x", "x_2"]
+
+
+def test_ids_that_sanitise_alike_get_distinct_names_with_a_warning(tree, tmp_path, caplog):
+    manifest = tmp_path / "alike.jsonl"
+    rows = [{"id": name, "audio": str(tree / "b.wav")} for name in ("a/b", "a_b", "a b", "a_b_2")]
+    rows.append({"id": "a/b", "audio": str(tree / "b.wav")})  # the very same row again: kept once
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with caplog.at_level("WARNING", logger="ovoz.io"):
+        items = expand_inputs([str(manifest)])
+    assert [(i.id, i.stem.name) for i in items] == [("a/b", "a_b"), ("a_b", "a_b_2"), ("a b", "a_b_3"),
+                                                   ("a_b_2", "a_b_2_2")]
+    assert "id 'a_b'" in caplog.text and "written as a_b_2" in caplog.text
+
+
+def test_long_ids_fit_the_file_system_with_the_part_suffix(tree, tmp_path):
+    """150 Cyrillic letters are 300 bytes: capped in bytes, and the atomic writer's temporary name fits too."""
+    manifest = tmp_path / "long.jsonl"
+    manifest.write_text(json.dumps({"id": "ў" * 150, "audio": str(tree / "b.wav")}) + "\n", encoding="utf-8")
+    [item] = expand_inputs([str(manifest)])
+    assert len(item.stem.name.encode()) <= 200
+    for fmt in ("txt", "json"):
+        target = tmp_path / "out" / f"{item.stem.name}.{fmt}"
+        with atomic_write(target) as handle:
+            handle.write("salom")
+        assert target.read_text() == "salom"
+    longest = tmp_path / "out" / ("x" * 251 + ".txt")  # a 255-byte name: its temporary name is cut to fit
+    with atomic_write(longest) as handle:
+        handle.write("ok")
+    assert longest.read_text() == "ok"
+
+
+def test_usage_errors_and_non_regular_inputs(tmp_path):
+    with pytest.raises(ConfigError, match="empty string"):
+        expand_inputs([""])
+    with pytest.raises(ConfigError, match="no inputs"):
+        expand_inputs([])
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    [item] = expand_inputs([str(fifo)])
+    assert "FIFO" in item.error and str(fifo) in item.error
+
+
+def test_check_output_dir(tmp_path):
+    from ovoz.errors import OutputWriteError
+    from ovoz.io import check_output_dir
+
+    assert check_output_dir(tmp_path / "new" / "deep") == tmp_path / "new" / "deep"  # created
+    (tmp_path / "file").write_text("x")
+    for bad in (tmp_path / "file", tmp_path / "file" / "sub"):
+        with pytest.raises(OutputWriteError, match=r"output_dir=.*(is a file|cannot write there)"):
+            check_output_dir(bad)
+    unwritable = [Path("/sys/ovoz-test")]  # sysfs refuses new entries, even to root
+    if os.geteuid() != 0:
+        (tmp_path / "ro").mkdir(mode=0o555)
+        unwritable.append(tmp_path / "ro")
+    for bad in unwritable:
+        if not Path("/sys").is_dir():
+            continue
+        with pytest.raises(OutputWriteError, match="cannot write there.*give a writable folder"):
+            check_output_dir(bad)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith("tmp")]  # the probe file is gone

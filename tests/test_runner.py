@@ -166,6 +166,9 @@ def test_parse_formats():
     assert runner.parse_formats(["srt,VTT", "srt", "all"]) == ("srt", "vtt", "txt", "json", "tsv")
     with pytest.raises(Exception, match="choose from"):
         runner.parse_formats(["docx"])
+    for empty in ([""], [","], [" "]):  # -f "" is a usage error, not a run that writes nothing
+        with pytest.raises(ovoz.ConfigError, match="names no format"):
+            runner.parse_formats(empty)
 
 
 def test_silence_file_gives_empty_outputs(tiny_model, tmp_path):
@@ -221,3 +224,81 @@ def test_the_job_s_audio_is_announced_to_the_model(tmp_path, clip_22k):
     runner.run(model, expand_inputs(inputs), formats=("txt",), output_dir=tmp_path / "out", options=FAST,
                progress=False)
     assert model.expected == pytest.approx(2 * 4.4, abs=0.3)
+
+
+class BatchingModel:
+    """The tiny model's batched path, recording each ``transcribe_batch`` call; a batch holding ``poison`` with
+    other inputs fails as a whole (as an untyped error inside one shared batch does), and call number
+    ``interrupt_on`` raises KeyboardInterrupt."""
+
+    def __init__(self, model, poison: str | None = None, interrupt_on: int | None = None) -> None:
+        self.model, self.poison, self.interrupt_on = model, poison, interrupt_on
+        self.batches: list[list[str]] = []
+
+    def transcribe(self, source, **kwargs):
+        return self.model.transcribe(source, **kwargs)
+
+    def transcribe_batch(self, sources, **kwargs):
+        self.batches.append([Path(s).name for s in sources])
+        if len(self.batches) == self.interrupt_on:
+            raise KeyboardInterrupt
+        if self.poison in self.batches[-1]:
+            if len(sources) > 1:
+                raise RuntimeError("Calculated padded input size per channel: (2 x 130)")
+            raise ValueError("this clip is the culprit")
+        return self.model.transcribe_batch(sources, **kwargs)
+
+
+def test_a_batch_failure_is_redone_one_by_one_and_blames_only_the_culprit(tiny_model, folder, tmp_path):
+    items = expand_inputs([str(folder)])
+    model = BatchingModel(tiny_model, poison="c.wav")
+    summary = runner.run(model, items, formats=("txt",), output_dir=tmp_path, options=FAST.replace(batch_size=4),
+                         progress=False)
+    assert model.batches[0] == ["a.wav", "b.flac", "c.wav", "d.wav"]
+    assert model.batches[1:5] == [["a.wav"], ["b.flac"], ["c.wav"], ["d.wav"]]
+    assert summary.failed == [(str(folder / "c.wav"), "ValueError: this clip is the culprit")]
+    assert len(summary.done) == 5 and sorted(p.name for p in tmp_path.glob("*.txt")) == [
+        "a.txt", "b.txt", "d.txt"]
+
+
+def test_outputs_are_written_batch_by_batch_and_progress_advances_per_input(tiny_model, folder, tmp_path,
+                                                                           monkeypatch):
+    """Ctrl-C during the second batch keeps the first batch's outputs; the bar moves once per input."""
+    from ovoz import progress
+
+    advanced: list[float] = []
+    monkeypatch.setattr(progress.AudioProgress, "advance", lambda self, seconds: advanced.append(seconds))
+    items = expand_inputs([str(folder)])
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(BatchingModel(tiny_model, interrupt_on=2), items, formats=("txt",), output_dir=tmp_path,
+                   options=FAST.replace(batch_size=2), progress=True)
+    assert sorted(p.name for p in tmp_path.glob("*.txt")) == ["a.txt", "b.txt"]
+    assert advanced == [pytest.approx(1.5, abs=0.01)] * 2
+
+
+def test_a_one_sample_clip_among_good_ones_fails_nothing(tiny_model, folder, tmp_path):
+    """Shorter than the audio encoder can take: padded with silence (ovoz.audio.MIN_SAMPLES), so it and the
+    eight others all succeed, even when it ends up alone in the last batch."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    audio = sf.read(folder / "a.wav", dtype="float32")[0]
+    for i in range(8):
+        sf.write(inputs / f"good{i}.wav", audio, SAMPLE_RATE)
+    sf.write(inputs / "tiny.wav", audio[:1], SAMPLE_RATE)
+    summary = runner.run(tiny_model, expand_inputs([str(inputs)]), formats=("json",), output_dir=tmp_path / "out",
+                         options=FAST.replace(batch_size=8), progress=False)
+    assert not summary.failed and len(summary.done) == 9
+    assert json.loads((tmp_path / "out" / "tiny.json").read_text())["duration_s"] == 0.04
+
+
+def test_an_unwritable_output_is_a_typed_error_and_the_others_are_written(tiny_model, folder, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_text("a file where the folder of sub/e and sub/f must go")
+    items = expand_inputs([str(folder)])
+    summary = runner.run(tiny_model, items, formats=("txt",), output_dir=out, options=FAST, progress=False)
+    assert [source for source, _ in summary.failed] == [str(folder / "sub" / "e.wav"), str(folder / "sub" / "f.wav")]
+    reason = summary.failed[0][1]
+    assert reason.startswith(f"{out / 'sub' / 'e.txt'}: could not be written") and "--output-dir" in reason
+    assert sorted(p.name for p in out.glob("*.txt")) == ["a.txt", "b.txt", "c.txt", "d.txt"]
+    assert not [p for p in out.iterdir() if p.name.endswith(".part")]

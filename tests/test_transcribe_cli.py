@@ -147,6 +147,8 @@ def test_model_not_found_gives_one_clear_message(case, inputs, ovoz_args, tmp_pa
 def test_usage_errors(inputs, ovoz_args, tmp_path, capsys):
     assert main(ovoz_args(inputs / "good.wav", "-f", "docx")) == EXIT_USAGE
     assert "choose from txt" in capsys.readouterr().err
+    assert main(ovoz_args(inputs / "good.wav", "-f", "")) == EXIT_USAGE  # not a run that writes nothing
+    assert "names no format" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(ovoz_args(tmp_path / "empty")) == EXIT_USAGE
     assert "no audio or video files" in capsys.readouterr().err

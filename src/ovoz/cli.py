@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
-from .errors import ConfigError, ModelLoadError, OvozError
+from .errors import ConfigError, ModelLoadError, OvozError, cli_names
 
 logger = logging.getLogger("ovoz")
 
@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose - args.quiet)
     try:
-        return int(args.handler(args) or EXIT_OK)
+        with cli_names():  # error messages name the flags to change
+            return int(args.handler(args) or EXIT_OK)
     except ModelLoadError as error:
         print(f"ovoz: error: {error}", file=sys.stderr)
         return EXIT_MODEL

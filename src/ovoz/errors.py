@@ -2,6 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
+_CLI_NAMES = contextvars.ContextVar("ovoz_cli_names", default=False)
+
+
+def named(option: str, value: object) -> str:
+    """An option and its value as the caller wrote them: ``--base X`` under the ``ovoz`` command, ``base='X'``
+    from Python (messages then tell a Python user which argument to change, a CLI user which flag)."""
+    if _CLI_NAMES.get():
+        return f"--{option.replace('_', '-')} {value}"
+    return f"{option}={str(value)!r}"
+
+
+@contextlib.contextmanager
+def cli_names() -> Iterator[None]:
+    """Within this block, :func:`named` speaks of command-line flags (the ``ovoz`` command enters it)."""
+    token = _CLI_NAMES.set(True)
+    try:
+        yield
+    finally:
+        _CLI_NAMES.reset(token)
+
 
 class OvozError(Exception):
     """Base class of every error ovoz raises on purpose."""
@@ -9,6 +33,10 @@ class OvozError(Exception):
 
 class ConfigError(OvozError, ValueError):
     """An option or configuration value is invalid."""
+
+
+class OutputWriteError(OvozError):
+    """An output file or folder could not be written (not a folder, read-only, disk full); names the path."""
 
 
 class DependencyError(OvozError, ImportError):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import ConfigError, OvozError
+from .errors import ConfigError, OutputWriteError, OvozError
 from .io import InputItem, atomic_write
 from .types import OUTPUT_FORMATS, TranscribeOptions, Transcript
 
@@ -31,6 +31,9 @@ def parse_formats(values: list[str] | None) -> tuple[str, ...]:
                 chosen.append(name)
             else:
                 raise ConfigError(f"--output-format {name}: choose from {', '.join(OUTPUT_FORMATS)} or all.")
+    if not chosen:
+        raise ConfigError(f"--output-format {','.join(values or [])!r} names no format; choose from "
+                          f"{', '.join(OUTPUT_FORMATS)} or all (default txt).")
     return tuple(dict.fromkeys(chosen))
 
 
@@ -77,9 +80,15 @@ def write_outputs(transcript: Transcript, formats: tuple[str, ...], paths: dict[
     for fmt in formats:
         if paths is None:
             write(transcript, fmt, stdout or sys.stdout, subtitle_options)
-        else:
+            continue
+        try:
             with atomic_write(paths[fmt]) as handle:
                 write(transcript, fmt, handle, subtitle_options)
+        except OSError as error:  # disk full, read-only, quota: nothing half-written (atomic_write) and a plain line
+            raise OutputWriteError(
+                f"{paths[fmt]}: could not be written ({error.strerror or error}); free some space or give "
+                "a writable --output-dir, then re-run (finished outputs are kept)."
+            ) from error
 
 
 def run(
@@ -96,10 +105,12 @@ def run(
 ) -> RunSummary:
     """Transcribe ``items`` and write ``formats`` for each, to ``output_dir`` or stdout.
 
-    Inputs whose outputs all exist are skipped unless ``overwrite``. Each output file is written atomically,
-    so after Ctrl-C or a crash an output is either complete or absent. A failing input (bad audio, a model
-    error, an unwritable output) is logged, recorded in the summary and skipped; ``KeyboardInterrupt``
-    stops the run. ``model`` needs only a ``transcribe`` method and is not touched when nothing is pending.
+    Inputs whose outputs all exist are skipped unless ``overwrite``. Each input's outputs are written as soon
+    as it is finished (models that batch decode ``options.batch_size`` inputs at a time), atomically, so after
+    Ctrl-C or a crash an output is either complete or absent. A failing input (bad audio, a model error, an
+    unwritable output) is logged, recorded in the summary and skipped; when a shared batch fails, its inputs
+    are redone one by one so that only the culprit fails. ``KeyboardInterrupt`` stops the run. ``model``
+    needs only a ``transcribe`` method and is not touched when nothing is pending.
     """
     from .audio import probe_duration
     from .progress import AudioProgress
@@ -114,29 +125,20 @@ def run(
         if id(item) not in pending_ids:
             logger.info("%s: outputs exist, skipping (use --overwrite to redo)", item.source)
             summary.skipped.append(str(item.source))
-    total = sum(probe_duration(item.source) or 0.0 for item in pending if item.error is None)
+    durations = {id(item): probe_duration(item.source) or 0.0 for item in pending if item.error is None}
+    total = sum(durations.values())
     if hasattr(model, "expect_audio"):
         model.expect_audio(total)  # a long job may compile the engine's fused kernels
     to_stdout = output_dir is None
-    # Inputs that fit one prompt are decoded together, a window of them at a time, when the model can batch
+    # Inputs that fit one prompt are decoded together, one batch of them at a time, when the model can batch
     # (Transcriber.transcribe_batch); streaming, or a model with only `transcribe`, goes one input at a time.
     batched = on_text is None and hasattr(model, "transcribe_batch")
-    window = options.batch_size * 4 if batched else 1
+    window = options.batch_size if batched else 1
     with AudioProgress(total, enabled=progress and on_text is None) as bar:
         for start in range(0, len(pending), window):
             group = pending[start : start + window]
             usable = [item for item in group if item.error is None]
-            results: dict[int, Any] = {}
-            if batched and usable:
-                try:
-                    outcomes = model.transcribe_batch([item.source for item in usable], options=options,
-                                                      on_progress=bar.advance)
-                except OvozError as error:
-                    outcomes = [error] * len(usable)
-                except Exception as error:  # the whole window failed (e.g. out of memory): name each input
-                    logger.debug("batch failed", exc_info=True)
-                    outcomes = [error] * len(usable)
-                results = {id(item): outcome for item, outcome in zip(usable, outcomes)}
+            results = _transcribe_together(model, usable, options) if batched and usable else {}
             for item in group:
                 if item.error is not None:
                     _fail(summary, item, item.error)
@@ -164,10 +166,30 @@ def run(
                     logger.debug("%s failed", item.source, exc_info=True)
                     _fail(summary, item, f"{type(error).__name__}: {error}")
                     continue
+                finally:
+                    if batched:
+                        bar.advance(durations.get(id(item), 0.0))
                 summary.done.append(str(item.source))
                 summary.audio_s += transcript.duration_s
     summary.wall_s = time.perf_counter() - started
     return summary
+
+
+def _transcribe_together(model: Any, items: list[InputItem], options: TranscribeOptions) -> dict[int, Any]:
+    """``{id(item): Transcript or the exception it ended in}``. A batch that fails as a whole (an error no
+    input was blamed for, out of memory, ...) is redone one input at a time, so only its culprit fails."""
+    try:
+        outcomes = list(model.transcribe_batch([item.source for item in items], options=options))
+    except Exception as error:  # recorded per input below; KeyboardInterrupt still stops the run
+        if len(items) == 1:
+            logger.debug("%s failed", items[0].source, exc_info=True)
+            return {id(items[0]): error}
+        logger.warning("a batch of %d inputs failed (%s: %s); redoing them one by one", len(items),
+                       type(error).__name__, error)
+        outcomes = []
+        for item in items:
+            outcomes.append(_transcribe_together(model, [item], options)[id(item)])
+    return {id(item): outcome for item, outcome in zip(items, outcomes)}
 
 
 def _fail(summary: RunSummary, item: InputItem, reason: str) -> None:

@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..eval import evaluate, read_corpus
     from ..eval.report import headline_table
+    from ..gemma.adapter import inspect_adapter
+    from ..gemma.hub import resolve_folder
+    from ..io import check_output_dir
     from .common import EXIT_FAILED_INPUTS, EXIT_OK, fused_kernels_from_args
 
     if args.limit is not None and args.limit < 1:
@@ -118,10 +121,13 @@ def run(args: argparse.Namespace) -> int:
         format=args.format,
         on_error=args.on_error,
     )
-    output_dir = args.output_dir or _default_output(args.dataset)
+    output_dir = check_output_dir(args.output_dir or _default_output(args.dataset))  # before the model loads
     logging.getLogger("ovoz").info(
         "%d utterances; models: %s; report folder %s", len(utterances), ", ".join(s.name for s in specs), output_dir
     )
+    for spec in specs:  # a missing or corrupt adapter fails now, not after the first model's whole evaluation
+        if spec.adapter is not None:
+            inspect_adapter(resolve_folder(spec.adapter, kind="adapter", local_files_only=args.local_files_only))
     base = load(
         args.base,
         adapter=None,

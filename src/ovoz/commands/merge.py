@@ -15,8 +15,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Load base + adapter, fold the LoRA weights into the base and save a plain model folder "
         "(weights, config, tokenizer, feature extractor).",
     )
-    parser.add_argument("--base", default=DEFAULT_BASE,
-                        help=f"full-precision base model: hub id or folder (default {DEFAULT_BASE})")
+    parser.add_argument("--base", default=None,
+                        help="full-precision base model: hub id or folder (default: the base the adapter records in "
+                        f"its adapter_config.json, the full-precision one for a 4-bit base; else {DEFAULT_BASE})")
     parser.add_argument("--adapter", default=DEFAULT_ADAPTER,
                         help=f"LoRA adapter: hub id or folder (default {DEFAULT_ADAPTER})")
     parser.add_argument("-o", "--output-dir", type=Path, required=True, help="where to write the merged model")

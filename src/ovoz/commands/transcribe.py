@@ -44,7 +44,7 @@ def register(commands: "argparse._SubParsersAction") -> None:
 def run(args: argparse.Namespace) -> int:
     from .. import runner
     from ..errors import ConfigError
-    from ..io import expand_inputs
+    from ..io import check_output_dir, expand_inputs
     from ..subtitles import SubtitleOptions
     from .common import EXIT_FAILED_INPUTS, EXIT_OK, load_model_from_args
 
@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     items = expand_inputs(args.inputs)
     if args.stream and args.output_dir is None and formats != ("txt",):
         raise ConfigError("--stream prints text; with formats other than txt also give --output-dir.")
+    # Everything that can be checked without the model is checked before it loads: the formats, the inputs
+    # (missing files, FIFOs, bad manifest rows are marked unusable), the output folder.
+    if args.output_dir is not None:
+        check_output_dir(args.output_dir)
     # A finished run re-run loads nothing: the model is loaded only when some input is left to do.
     pending = runner.pending_items(items, args.output_dir, formats, args.overwrite)
     model = load_model_from_args(args) if any(item.error is None for item in pending) else None

@@ -185,7 +185,9 @@ def check_duration(value: object) -> tuple[float | None, str | None]:
 def check_file(path: Path) -> str | None:
     """Reason a referenced audio file is unusable, or None (a cheap `stat`, no decoding)."""
     if not path.exists():
-        return f"audio file not found: {path}"
+        return f"audio file not found: {path} (check the path; relative paths start at the manifest's folder)"
     if path.is_dir():
-        return f"audio path is a folder: {path}"
+        return f"audio path is a folder: {path} (give an audio file)"
+    if not path.is_file():  # never opened: reading a FIFO blocks until a writer comes
+        return f"audio path is not a regular file (a FIFO, socket or device): {path} (save the audio to a file)"
     return None

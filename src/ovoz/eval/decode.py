@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import OvozError
 from ..types import TranscribeOptions
@@ -86,11 +86,11 @@ def _decode_batch(transcriber: Transcriber, batch: Sequence[Utterance], options:
     """Hypotheses for ``batch`` through ``Transcriber.transcribe_batch`` (clips of up to 30 s decoded together,
     longer ones split); an utterance that fails gets an empty hypothesis carrying its error."""
     started = time.perf_counter()
-    outcomes = transcriber.transcribe_batch([u.audio_source for u in batch], options=options)
+    outcomes = _isolated_batch(transcriber, batch, options)
     share = round((time.perf_counter() - started) / max(len(batch), 1), 4)
     results = []
     for utterance, outcome in zip(batch, outcomes):
-        if isinstance(outcome, OvozError):
+        if isinstance(outcome, Exception):
             logger.warning("%s: %s", utterance.id, outcome)
             duration_s = round(estimated_duration(utterance), 3)  # what the header or array says, if anything
             results.append(Hypothesis(utterance.id, "", duration_s, error=str(outcome), compute_s=share))
@@ -108,3 +108,17 @@ def _decode_batch(transcriber: Transcriber, batch: Sequence[Utterance], options:
     return results
 
 
+
+
+def _isolated_batch(transcriber: Transcriber, batch: Sequence[Utterance], options: TranscribeOptions) -> list[Any]:
+    """``transcribe_batch`` over ``batch``; when the shared batch fails as a whole (an error no utterance was
+    blamed for), each utterance is redone alone, so only the culprit gets an error (and a resumed run goes past it)."""
+    try:
+        return list(transcriber.transcribe_batch([u.audio_source for u in batch], options=options))
+    except Exception as error:  # recorded on the culprit's hypothesis; KeyboardInterrupt stops
+        if len(batch) == 1:
+            logger.debug("%s failed", batch[0].id, exc_info=True)
+            return [OvozError(f"{batch[0].id}: {type(error).__name__}: {error}")]
+        logger.warning("a batch of %d utterances failed (%s: %s); redoing them one by one", len(batch),
+                       type(error).__name__, error)
+        return [_isolated_batch(transcriber, [utterance], options)[0] for utterance in batch]

@@ -24,6 +24,7 @@ import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import OutputWriteError
 from ..io import atomic_write
 
 if TYPE_CHECKING:
@@ -245,15 +246,24 @@ def utterance_rows(result: EvalResult, model: ModelResult) -> list[list[Any]]:
 
 
 def write_report(result: EvalResult, folder: str | Path) -> Path:
-    """Write every report file (see the module docstring) into ``folder``; return the folder."""
+    """Write every report file (see the module docstring) into ``folder``, ``summary.json`` last; return the folder.
+
+    Raises :class:`OutputWriteError` naming the file when one cannot be written; no file is ever half-written."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return _write_report(result, folder)
+    except OSError as error:  # disk full, read-only: each file is whole or absent, and summary.json comes last
+        raise OutputWriteError(
+            f"{error.filename or folder}: the report could not be written ({error.strerror or error}); free some "
+            "space or give a writable report folder, then re-run (decoded hypotheses are cached and kept)."
+        ) from error
+
+
+def _write_report(result: EvalResult, folder: Path) -> Path:
     from .report_html import render_html
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     summary = summary_dict(result)
-    with atomic_write(folder / SUMMARY_FILE) as handle:
-        json.dump(summary, handle, ensure_ascii=False, indent=2)
-        handle.write("\n")
     with atomic_write(folder / HEADLINE_FILE) as handle:
         handle.write(headline_table(result) + "\n")
     confusions: list[list[Any]] = [["model", "normalizer", "rank", "reference", "hypothesis", "count"]]
@@ -298,4 +308,8 @@ def write_report(result: EvalResult, folder: str | Path) -> Path:
     _write_tsv(folder / BUCKETS_FILE, buckets)
     with atomic_write(folder / HTML_FILE) as handle:
         handle.write(render_html(result, summary))
+    # Last: a summary.json means the whole report is there.
+    with atomic_write(folder / SUMMARY_FILE) as handle:
+        json.dump(summary, handle, ensure_ascii=False, indent=2)
+        handle.write("\n")
     return folder

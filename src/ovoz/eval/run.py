@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..io import check_output_dir
 from ..types import TranscribeOptions
 from .cache import CACHE_FILE, HypothesisCache, options_key
 from .decode import transcribe_utterances
@@ -74,7 +75,12 @@ def evaluate(
     names = [spec.name for spec in models]
     if not models or len(set(names)) != len(names):
         raise ConfigError(f"give one or more models with unique names (got {', '.join(names) or 'none'})")
-    report_dir = Path(report_dir)
+    report_dir = check_output_dir(report_dir, "report_dir")  # a file, read-only: before any decoding
+    # Every adapter is checked before the first model runs (a corrupt one fails now, not after an hour).
+    check_adapter = getattr(getattr(base, "decoder", base), "check_adapter", None)
+    for spec in models:
+        if spec.adapter is not None and check_adapter is not None:
+            check_adapter(spec.adapter, local_files_only=local_files_only)
     cache = HypothesisCache(report_dir / CACHE_FILE)
     if not use_cache and cache.path.exists():
         cache.path.unlink()

@@ -70,6 +70,11 @@ def classify(module: str) -> str:
 
 
 def read_weight_keys(folder: Path) -> list[str]:
+    return list(read_weight_shapes(folder))
+
+
+def read_weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
+    """Every weight key of the adapter in ``folder`` and its shape, from the file's header (nothing is loaded)."""
     for name in WEIGHT_FILES:
         file = folder / name
         if not file.exists():
@@ -79,10 +84,11 @@ def read_weight_keys(folder: Path) -> list[str]:
                 from safetensors import safe_open
 
                 with safe_open(str(file), framework="pt") as handle:
-                    return list(handle.keys())
+                    return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118 (safe_open is no dict)
             import torch
 
-            return list(torch.load(file, map_location="meta", weights_only=True).keys())
+            state = torch.load(file, map_location="meta", weights_only=True)
+            return {key: tuple(value.shape) for key, value in state.items()}
         except Exception as error:  # corrupt file: name it
             raise AdapterError(f"{file}: the adapter weights cannot be read ({error}).") from error
     raise AdapterError(
@@ -119,31 +125,63 @@ def _strip_prefix(key: str) -> str:
     return key[len("base_model.model.") :] if key.startswith("base_model.model.") else key
 
 
-def apply_adapter(model: Any, folder: str | Path, *, hub_kwargs: dict | None = None) -> tuple[Any, AdapterInfo]:
-    """Wrap ``model`` in a ``PeftModel`` with the adapter in ``folder`` (Unsloth- or PEFT-saved).
+def recorded_base(folder: str | Path) -> str | None:
+    """The base model an adapter was trained on, as its ``adapter_config.json`` records it (None if it does not)."""
+    try:
+        config = json.loads((Path(folder) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    base = config.get("base_model_name_or_path")
+    return str(base) if base else None
 
-    The saved ``target_modules`` is replaced by the exact module paths found in the weight keys, after checking
-    that every one exists in the base and is an ``nn.Linear``.
-    """
+
+def check_fits(model: Any, folder: str | Path, info: AdapterInfo) -> None:
+    """Raise one :class:`AdapterError` line when the adapter's modules or LoRA shapes do not fit ``model``
+    (an adapter trained on another base), before PEFT reports every mismatched tensor."""
     import torch
-    from peft import LoraConfig, PeftModel
 
-    info = inspect_adapter(folder)
+    folder = Path(folder)
     if not info.modules:
         raise AdapterError(f"{folder}: the adapter holds no LoRA weights (no lora_A/lora_B keys).")
+    made_for = recorded_base(folder)
+    hint = f"give the base it was trained on ({made_for}, says its adapter_config.json)" if made_for else (
+        "give the base it was trained on")
     found = dict(model.named_modules())
     missing = [m for m in info.modules if m not in found]
     if missing:
-        raise AdapterError(
-            f"{folder}: {len(missing)} adapted modules do not exist in the base model (first: {missing[0]}). "
-            "The adapter was trained on another base; pass the matching --base."
-        )
+        raise AdapterError(f"{folder}: {len(missing)} adapted modules do not exist in the base model (first: "
+                           f"{missing[0]}): the adapter was trained on another base; {hint}.")
     wrong = [m for m in info.modules if not isinstance(found[m], torch.nn.Linear)]
     if wrong:
         raise AdapterError(
             f"{folder}: adapted module {wrong[0]} is a {type(found[wrong[0]]).__name__}, not a Linear layer; "
             "LoRA weights must sit on the inner `.linear` of Gemma 4's clippable linears."
         )
+    misfits = []
+    for key, shape in read_weight_shapes(folder).items():
+        module_name, _, rest = key.partition(".lora_")
+        module = found.get(_strip_prefix(module_name))
+        if module is None or len(shape) != 2 or not isinstance(module, torch.nn.Linear):
+            continue
+        side, got, expected = ("input", shape[1], module.in_features) if rest.startswith("A") else (
+            "output", shape[0], module.out_features)
+        if got != expected:
+            misfits.append(f"{_strip_prefix(module_name)} {side} {got} vs {expected}")
+    if misfits:
+        raise AdapterError(f"{folder}: the adapter was trained on another base model: {len(misfits)} LoRA weights "
+                           f"do not fit this one (first: {misfits[0]} features); {hint}.")
+
+
+def apply_adapter(model: Any, folder: str | Path, *, hub_kwargs: dict | None = None) -> tuple[Any, AdapterInfo]:
+    """Wrap ``model`` in a ``PeftModel`` with the adapter in ``folder`` (Unsloth- or PEFT-saved).
+
+    The saved ``target_modules`` is replaced by the exact module paths found in the weight keys, after checking
+    that every one exists in the base and is an ``nn.Linear``.
+    """
+    from peft import LoraConfig, PeftModel
+
+    info = inspect_adapter(folder)
+    check_fits(model, folder, info)
     config = LoraConfig.from_pretrained(str(folder))
     config.target_modules = list(info.modules)
     config.init_lora_weights = True  # every adapted module gets its saved weights; nothing stays random

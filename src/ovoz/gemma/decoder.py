@@ -161,6 +161,16 @@ class GemmaDecoder:
             for job, output in zip(jobs, outputs):
                 job.done(output)
 
+    def check_adapter(self, adapter: str | Path, *, local_files_only: bool = False) -> None:
+        """Raise what :meth:`with_adapter` would for ``adapter`` (not found, malformed, corrupt, made for another
+        base), from its files alone: nothing is loaded. Evaluation checks every adapter so before the first run."""
+        from .adapter import check_fits, inspect_adapter
+        from .hub import resolve_folder
+
+        folder = resolve_folder(adapter, kind="adapter", local_files_only=local_files_only)
+        if self.model is not None:
+            check_fits(self.model, folder, inspect_adapter(folder))
+
     @contextlib.contextmanager
     def with_adapter(self, adapter: str | Path, *, merge: bool = False,
                      local_files_only: bool = False) -> Iterator["GemmaDecoder"]:

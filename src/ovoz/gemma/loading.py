@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, DependencyError, ModelLoadError
+from ..errors import ConfigError, DependencyError, ModelLoadError, named
 
 if TYPE_CHECKING:
     from .decoder import GemmaDecoder
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 from ..types import DEFAULT_ADAPTER, DEFAULT_BASE, DEFAULT_BASE_4BIT
-from .hub import resolve_folder  # noqa: F401 (re-exported)
+from .hub import read_config, resolve_folder, resolve_folders, weight_errors, weights_error  # noqa: F401 (re-exported)
 
 DTYPES = ("bfloat16", "float16", "float32")
 SKIP_4BIT_MODULES = ("audio_tower", "embed_audio", "lm_head")
@@ -125,11 +125,8 @@ def load_decoder(
             raise DependencyError("4-bit loading needs bitsandbytes: pip install 'ovoz[4bit]'.") from error
         if str(base) == DEFAULT_BASE:
             base = DEFAULT_BASE_4BIT
-    base_folder = resolve_folder(base, kind="base", local_files_only=local_files_only, revision=revision)
-    adapter_folder = (
-        resolve_folder(adapter, kind="adapter", local_files_only=local_files_only) if adapter is not None else None
-    )
-    config = _read_config(base_folder)
+    base_folder, adapter_folder = resolve_folders(base, adapter, local_files_only=local_files_only, revision=revision)
+    config = read_config(base_folder, base)
     if quantization == "4bit" and "quantization_config" not in config:
         model_kwargs["quantization_config"] = quantization_config(torch_dtype)
     elif "quantization_config" in config and quantization is None:
@@ -143,10 +140,10 @@ def load_decoder(
         model = Gemma4ForConditionalGeneration.from_pretrained(
             base_folder, device_map=device if quantization else None, **model_kwargs
         )
-    except (OSError, ValueError, RuntimeError) as error:
-        raise ModelLoadError(f"--base {base}: the model could not be loaded ({error}).") from error
+    except weight_errors() as error:
+        raise weights_error(base, error) from error
     if model.config.audio_config is None:
-        raise ModelLoadError(f"--base {base}: this Gemma 4 model has no audio tower; use an E2B/E4B model.")
+        raise ModelLoadError(f"{named('base', base)}: this Gemma 4 model has no audio tower; use an E2B/E4B model.")
     if not quantization:
         model.to(device)
     info_extra: dict[str, Any] = {}
@@ -172,20 +169,6 @@ def load_decoder(
     from .decoder import GemmaDecoder
 
     return GemmaDecoder(model, processor, info, engine=engine, fused_kernels=fused_kernels)
-
-
-def _read_config(folder: Path) -> dict[str, Any]:
-    import json
-
-    config_file = folder / "config.json"
-    if not config_file.exists():
-        raise ModelLoadError(f"{folder}: no config.json; give a Gemma 4 model folder.")
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    if config.get("model_type") != "gemma4":
-        raise ModelLoadError(
-            f"{folder}: model_type={config.get('model_type')!r}; ovoz runs Gemma 4 audio models (model_type gemma4)."
-        )
-    return config
 
 
 def _report_adapter(name: Any, info: Any) -> None:

@@ -158,6 +158,15 @@ def build_random_model(config: Any, *, seed: int = 0, dtype: Any = None, device:
     return model.eval()
 
 
+def weight_bytes(preset: Literal["tiny", "e4b"] = "tiny", dtype: Any = None) -> int:
+    """Bytes the random model's weights take in ``dtype`` (float32 by default), counted on the meta device."""
+    import torch
+
+    model = build_random_model(model_config(build_tokenizer(), preset), device="meta")
+    size = torch.empty(0, dtype=dtype or torch.float32).element_size()
+    return sum(parameter.numel() for parameter in model.parameters()) * size
+
+
 def save_model_folder(
     folder: str | Path, preset: Literal["tiny", "e4b"] = "tiny", *, seed: int = 0, dtype: Any = None,
     device: str = "cpu",

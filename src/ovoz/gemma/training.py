@@ -67,7 +67,7 @@ def load_for_training(config: Any, device: str) -> TrainModel:
     """Load the base and attach a trainable adapter (new, or continued from ``config.adapter``)."""
     import torch
 
-    from .loading import DEFAULT_BASE, DEFAULT_BASE_4BIT, resolve_folder
+    from .loading import DEFAULT_BASE, DEFAULT_BASE_4BIT, resolve_folders
 
     cuda = device.startswith("cuda")
     bf16 = config.precision == "bf16" or (config.precision == "auto" and cuda)
@@ -78,9 +78,8 @@ def load_for_training(config: Any, device: str) -> TrainModel:
     base = config.base
     if quantize and base == DEFAULT_BASE:
         base = DEFAULT_BASE_4BIT  # the pre-quantized checkpoint the seed was trained from
-    base_folder = resolve_folder(base, kind="base", local_files_only=config.local_files_only)
-    adapter_folder = (resolve_folder(config.adapter, kind="adapter", local_files_only=config.local_files_only)
-                      if config.adapter else None)
+    base_folder, adapter_folder = resolve_folders(base, config.adapter or None,
+                                                  local_files_only=config.local_files_only)
     backend = resolve_backend(config.backend, device)
     dtype = torch.bfloat16 if bf16 else torch.float32
     compiled = 0
@@ -119,7 +118,8 @@ def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, de
                        ple_on_cpu: bool = False) -> Any:
     from transformers import Gemma4ForConditionalGeneration
 
-    from ..errors import ModelLoadError
+    from ..errors import ModelLoadError, named
+    from .hub import weight_errors, weights_error
 
     kwargs: dict[str, Any] = {"dtype": dtype}
     if quantize:
@@ -135,10 +135,10 @@ def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, de
         kwargs["device_map"] = {"": device}
     try:
         model = Gemma4ForConditionalGeneration.from_pretrained(folder, **kwargs)
-    except (OSError, ValueError, RuntimeError) as error:
-        raise ModelLoadError(f"--base {folder}: the model could not be loaded ({error}).") from error
+    except weight_errors() as error:
+        raise weights_error(folder, error) from error
     if model.config.audio_config is None:
-        raise ModelLoadError(f"--base {folder}: this Gemma 4 model has no audio tower; use an E2B/E4B model.")
+        raise ModelLoadError(f"{named('base', folder)}: this Gemma 4 model has no audio tower; use an E2B/E4B model.")
     from .memory import drop_vision_tower, per_layer_embeddings_on_cpu
 
     drop_vision_tower(model)
@@ -158,22 +158,16 @@ def _load_transformers(config: Any, folder: Path, quantize: bool, dtype: Any, de
 
 
 def _attach_adapter(config: Any, model: Any, adapter_folder: Path | None) -> Any:
-    import torch
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import set_seed
 
     set_seed(config.seed)  # the LoRA initialisation depends on it
     if adapter_folder is None:
         return get_peft_model(model, lora_config(config))
-    from ..errors import AdapterError
-    from .adapter import inspect_adapter
+    from .adapter import check_fits, inspect_adapter
 
     info = inspect_adapter(adapter_folder)
-    found = dict(model.named_modules())
-    missing = [m for m in info.modules if m not in found or not isinstance(found[m], torch.nn.Linear)]
-    if not info.modules or missing:
-        raise AdapterError(f"{adapter_folder}: the adapter does not fit the base model "
-                           f"({'no LoRA weights' if not info.modules else 'missing module ' + missing[0]}).")
+    check_fits(model, adapter_folder, info)  # one line for an adapter of another base, not PEFT's 74
     saved = LoraConfig.from_pretrained(str(adapter_folder))
     saved.target_modules = list(info.modules)  # from the weight keys: works for Unsloth- and PEFT-saved adapters
     saved.inference_mode = False

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError
+from ..io import check_output_dir
 from .config import TrainConfig, check_runnable
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,23 @@ def training_arguments(config: TrainConfig, *, max_steps: int, device: str, bf16
     )
 
 
+def require_examples(config: TrainConfig, dataset: Any, stats: Any) -> None:
+    """Raise :class:`ManifestError` when not one training example can be built from ``config.data`` (an empty
+    manifest, every row bad, every transcript emptied by normalization); rows are read only until the first."""
+    from ..errors import named
+
+    if next(iter(dataset), None) is not None:
+        return
+    hint = "fix the rows the warnings above name"
+    if stats.n_empty_text and stats.n_empty_text == stats.n_rows and config.normalize_text:
+        hint = (f"{named('normalize_text', config.normalize_text)} emptied every transcript: choose another "
+                "normalizer, or none")
+    elif not stats.n_rows and not stats.n_bad_rows:
+        hint = "it holds no rows: write one JSON object per line with an audio path and a text"
+    raise ManifestError(f"{named('data', config.data)}: nothing to train on, no example could be built "
+                        f"({stats.n_bad_rows} unusable rows; {stats.describe()}); {hint}.")
+
+
 def train(config: TrainConfig) -> TrainResult:
     """Train (or continue) a LoRA adapter as ``config`` says; see the module docstring for the output folder."""
     from ..data import ReadReport
@@ -140,8 +158,7 @@ def train(config: TrainConfig) -> TrainResult:
     check_runnable(config)
     device = resolve_device(None if config.device == "auto" else config.device)
     config = effective_config(config, device)
-    output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = check_output_dir(config.output_dir, "output_dir")  # a file, read-only: before the model loads
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
 
     read_report = ReadReport()
@@ -159,6 +176,7 @@ def train(config: TrainConfig) -> TrainResult:
     loaded = load_for_training(config, device)
     stats = DataStats()
     train_dataset = build_dataset(config, ExampleBuilder(config, loaded.processor, stats))
+    require_examples(config, train_dataset, stats)  # a typed error here, not TRL's bare StopIteration
     eval_dataset = None
     eval_clips = None
     if config.eval_data is not None:
