@@ -266,3 +266,25 @@ def test_streamed_text_follows_the_script(tiny_model, clips, monkeypatch):
     result = tiny_model.transcribe(clips[0]["path"], options=FAST.replace(script="cyrillic"), on_text=pieces.append)
     assert result.text == "салом дунё"
     assert "".join(pieces).strip() == result.text
+
+
+def test_one_input_failing_the_shared_batch_fails_alone(tiny_model, clips, monkeypatch):
+    """transcribe_batch: an error raised for the whole batch is retried input by input; only the culprit fails."""
+    import numpy as np
+
+    from ovoz.errors import DecodingError
+
+    good = load_audio(clips[0]["path"])[: 3 * SAMPLE_RATE]
+    bad = np.full(2 * SAMPLE_RATE + 1, 0.01, np.float32)  # a length the fake below refuses
+    real = tiny_model.decoder.decode
+
+    def decode(batch, caps, **kwargs):
+        if any(len(c) == len(bad) for c in batch):
+            raise RuntimeError("kernel failure")
+        return real(batch, caps, **kwargs)
+
+    monkeypatch.setattr(tiny_model.decoder, "decode", decode)
+    results = tiny_model.transcribe_batch([good, bad, good], options=FAST)
+    assert isinstance(results[1], DecodingError) and "kernel failure" in str(results[1])
+    assert [type(r).__name__ for r in results] == ["Transcript", "DecodingError", "Transcript"]
+    assert results[0].text == results[2].text

@@ -67,6 +67,14 @@ class AudioTooLongError(AudioError):
     """The audio is longer than one prompt can hold and the caller asked not to split it."""
 
 
+class DecodingError(OvozError):
+    """The model failed on one input (the message names it); other inputs of the same call are unaffected."""
+
+    def __init__(self, source: object, message: str) -> None:
+        self.source = source
+        super().__init__(f"{_describe(source)}: {message}")
+
+
 class ModelLoadError(OvozError):
     """A base model or adapter could not be loaded."""
 

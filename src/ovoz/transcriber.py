@@ -17,7 +17,7 @@ import numpy as np
 from . import pipeline
 from .audio import AudioSource, decode_audio
 from .decoding import Decoded, Decoder, DecodeStats, JobSource, Prompt
-from .errors import ConfigError, OvozError
+from .errors import ConfigError, DecodingError, OvozError
 from .repetition import max_new_tokens_for
 from .types import MAX_CLIP_SAMPLES, SAMPLE_RATE, Segment, TranscribeOptions, Transcript, TranscriptionInfo
 
@@ -242,12 +242,28 @@ class Transcriber:
                 owners.append(index)
         stats = DecodeStats()
         started = time.perf_counter()
-        outputs = self.generate_clips(clips, options, max_new_tokens=caps, stats=stats) if clips else []
-        share = (time.perf_counter() - started) / max(len(clips), 1)
         by_owner: dict[int, list] = {}
-        for owner, output in zip(owners, outputs):
-            by_owner.setdefault(owner, []).append(output)
+        try:
+            outputs = self.generate_clips(clips, options, max_new_tokens=caps, stats=stats) if clips else []
+        except Exception as error:  # noqa: BLE001 - one input may have failed the shared batch: redo them alone
+            logger.warning("a shared batch of %d inputs failed (%s: %s); decoding them one by one", len(short),
+                           type(error).__name__, error)
+            outputs = None
+            for index, _, _, _ in short:
+                mine = [i for i, owner in enumerate(owners) if owner == index]
+                try:
+                    by_owner[index] = self.generate_clips([clips[i] for i in mine], options,
+                                                          max_new_tokens=[caps[i] for i in mine], stats=stats)
+                except Exception as alone:  # noqa: BLE001 - reported as this input's typed error
+                    results[index] = DecodingError(_name(sources[index]) or f"<input {index}>",
+                                                   f"decoding failed ({type(alone).__name__}: {alone})")
+        share = (time.perf_counter() - started) / max(len(clips), 1)
+        if outputs is not None:
+            for owner, output in zip(owners, outputs):
+                by_owner.setdefault(owner, []).append(output)
         for index, decoded, chunks, decode_s in short:
+            if results[index] is not None:
+                continue
             mine = iter(by_owner.get(index, []))
             segments = tuple(pipeline.segments(
                 decoded.samples, chunks, lambda clips_, caps_: [next(mine) for _ in clips_], options,
