@@ -84,6 +84,8 @@ class TrainConfig:
     # optimisation
     epochs: float = _f(1.0, "passes over the training corpus")
     max_steps: int | None = _f(None, "stop after this many optimizer steps (overrides epochs)")
+    max_time_s: float | None = _f(None, "stop after this many seconds of training and save as at the end (the "
+                                        "schedule still spans max_steps or epochs)")
     batch_size: int = _f(8, "examples per device per step")
     grad_accum: int = _f(1, "gradient accumulation steps")
     learning_rate: float = _f(5e-5, "peak learning rate")
@@ -207,6 +209,8 @@ def validate(c: TrainConfig) -> None:
     for name in ("shuffle_buffer", "dataloader_workers"):
         _require(_is_int(getattr(c, name)) and getattr(c, name) >= 0, name, getattr(c, name),
                  "give a non-negative integer")
+    _require(c.max_time_s is None or (_is_number(c.max_time_s) and c.max_time_s > 0), "max_time_s", c.max_time_s,
+             "give a positive number of seconds or null")
     for name in ("eval_limit", "max_steps", "save_total_limit"):
         value = getattr(c, name)
         _require(value is None or (_is_int(value) and value >= 1), name, value, "give a positive integer or null")

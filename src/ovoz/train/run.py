@@ -7,6 +7,7 @@ Output folder::
                                                       processor's files: a model folder for --base)
     ovoz_train.yaml                                   the resolved config (what actually ran)
     README.md                                         model card: data, recipe, evaluation numbers
+    trainer_state.json                                the log history: loss, learning rate, dev WER/CER by step
     data_report.json                                  rows read / skipped / dropped, one entry per rejected row
     checkpoint-<step>/                                resumable checkpoints (adapter, optimizer, scheduler, RNG)
     runs/                                             TensorBoard logs
@@ -180,10 +181,12 @@ def train(config: TrainConfig) -> TrainResult:
     args = training_arguments(config, max_steps=max_steps, device=device, bf16=loaded.bf16,
                               has_eval=eval_dataset is not None)
     trainer_class, epoch_limit = make_trainer_class()
+    callbacks = [epoch_limit(math.ceil(config.epochs))] if config.max_steps is None else []
+    if config.max_time_s is not None:
+        callbacks.append(trainer_class.TimeLimit(config.max_time_s))
     trainer = trainer_class(
         model=loaded.model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-        processing_class=loaded.processor, data_collator=collator,
-        callbacks=[epoch_limit(math.ceil(config.epochs))] if config.max_steps is None else None,
+        processing_class=loaded.processor, data_collator=collator, callbacks=callbacks or None,
         ovoz_config=config, eval_clips=eval_clips, selective=loaded.backend != "unsloth",
     )
     stats.__init__()  # the trainer peeked at one example while starting; count from the real pass only
@@ -234,6 +237,7 @@ def train(config: TrainConfig) -> TrainResult:
             normalize_saved_adapter(output_dir, config)
         report = {**data, "bad_rows": bad_rows,
                   "dropped": stats.rejects if counted else None}
+        trainer.state.save_to_json(str(output_dir / "trainer_state.json"))  # the loss and dev-score curves
         (output_dir / DATA_REPORT_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         training = {"steps": trainer.state.global_step, "train_loss": output.training_loss,
                     "device": device, "processes": world_size, "backend": loaded.backend}
