@@ -193,10 +193,10 @@ def speak(text: str, voice: str, rate_wpm: int, pitch: int) -> tuple[np.ndarray,
 
     from ..text import fold_apostrophes
 
-    # espeak-ng's Uzbek rules read o' and g' with the ASCII apostrophe.
-    command = [espeak_program(), "-v", voice, "-s", str(rate_wpm), "-p", str(pitch), "--stdout",
-               fold_apostrophes(text)]
-    done = subprocess.run(command, capture_output=True, check=False)
+    # espeak-ng's Uzbek rules read o' and g' with the ASCII apostrophe. The text goes through stdin, so that a
+    # sentence starting with a dash is not read as an option.
+    command = [espeak_program(), "-v", voice, "-s", str(rate_wpm), "-p", str(pitch), "--stdout"]
+    done = subprocess.run(command, input=fold_apostrophes(text).encode("utf-8"), capture_output=True, check=False)
     if done.returncode != 0 or not done.stdout:
         raise ManifestError(f"espeak-ng -v {voice} failed on {text!r}: {done.stderr.decode(errors='replace')}")
     samples, rate = soundfile.read(io.BytesIO(done.stdout), dtype="float32")
