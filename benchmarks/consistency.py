@@ -26,12 +26,12 @@ def held_out(manifest: Path, limit: int) -> tuple[list[Any], list[str]]:
 @contextmanager
 def features_on(device: str):
     """Make plain ``generate`` compute its log-mel features with ovoz.features on ``device`` (not the processor)."""
-    import ovoz.engine as engine
+    import ovoz.gemma.generate as engine
 
     original = engine.prepare_inputs
 
     def on_device(processor, clips, system, user, device_arg=None):
-        from ovoz.features import prepare_inputs_torch
+        from ovoz.gemma.features import prepare_inputs_torch
 
         return prepare_inputs_torch(processor, clips, system, user, device)
 
@@ -43,7 +43,7 @@ def features_on(device: str):
 
 
 def cer_through(model: Any, clips: list, texts: list[str], batch_size: int) -> tuple[float, float, list[str]]:
-    from ovoz.metrics import score
+    from ovoz.eval.metrics import score
     from ovoz.types import TranscribeOptions
 
     options = TranscribeOptions(batch_size=batch_size, max_new_tokens=64)

@@ -86,7 +86,7 @@ def model_specs(args: argparse.Namespace) -> list:
     from ..eval import BASE_NAME, ModelSpec, unique_names
     from ..types import DEFAULT_ADAPTER
 
-    # --base demo: the published adapter is for E4B, so the default is the demo model alone (--adapter demo: its own)
+    # --base demo: the published adapter is for E4B, so the default is the demo model alone
     alone = args.no_adapter or (is_demo(args.base) and str(args.adapter) == DEFAULT_ADAPTER)
     first = ModelSpec(BASE_NAME) if alone else ModelSpec.parse(str(args.adapter))
     return unique_names([first, *(ModelSpec.parse(text) for text in args.compare)])

@@ -1,9 +1,11 @@
 """The demo model: a small Gemma 4 (audio + text towers) trained by ovoz from scratch on synthetic Uzbek speech.
 
-``--base demo`` / ``ovoz.load(base="demo")`` load the model shipped in this package (``model/``); ``--adapter demo``
-adds its LoRA adapter (``adapter/``), trained for a voice, speed and noise level the model never heard. It knows
-espeak-ng's synthetic Uzbek speech only: it shows that ovoz's training and inference paths fit together, offline;
-for real speech use the published adapter on Gemma 4 E4B. How it was made: docs/demo.md.
+``--base demo`` / ``ovoz.load(base="demo")`` load the model shipped in this package (``model/``). ``--adapter demo``
+would add a LoRA adapter shipped in ``adapter/``; none is shipped yet (the LoRA run on the shifted domain diverged,
+docs/demo_results.md), so it raises ``ModelNotFoundError``. The model knows espeak-ng's synthetic Uzbek speech only
+and is barely trained (CER about 86% on held-out voices): it shows that ovoz's training and inference paths fit
+together, offline; it is no speech recognizer. For real speech use the published adapter on Gemma 4 E4B.
+How it was made: docs/demo.md.
 """
 
 from __future__ import annotations
