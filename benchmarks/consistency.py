@@ -2,7 +2,7 @@
 
 Paths: plain ``generate`` on the CPU; on CUDA the static engine, plain ``generate`` with the processor's CPU
 features and with ovoz's GPU features, batched and batch 1; 4-bit (bitsandbytes) where it is installed.
-Used by benchmarks/demo_model.py; tests/test_demo.py checks the CPU paths in the suite.
+Used by benchmarks/demo_model.py; tests/demo/test_shipped.py checks the CPU paths in the suite.
 """
 
 from __future__ import annotations
