@@ -13,11 +13,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
 
 from ovoz.demo import MODEL_DIR
 
-TEXTS = Path(os.environ.get("OVOZ_SHARED_TEXTS", SHARED / "data" / "text"))
+TEXTS = Path(os.environ.get("OVOZ_SHARED_TEXTS", Path(__file__).resolve().parents[2].parent / "shared" / "data" / "text"))
 pytestmark = [
     pytest.mark.skipif(not (MODEL_DIR / "model.safetensors").is_file(), reason="the demo weights are not shipped"),
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),

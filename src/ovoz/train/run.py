@@ -230,7 +230,7 @@ def train(config: TrainConfig) -> TrainResult:
         if full:
             # The processor as the base folder has it: the trainer's copy carries the collator's padding state
             # in tokenizer.json, which then breaks the processor's own calls at inference.
-            from ..processor import load_processor
+            from ..gemma.processor import load_processor
 
             load_processor(loaded.base_folder).save_pretrained(output_dir)
         else:
