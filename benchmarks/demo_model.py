@@ -219,7 +219,8 @@ def main() -> int:
     eval_every = max(10, steps // args.evals)
     t0 = time.perf_counter()
     ovoz("train", *common, "--output-dir", str(base_run), "--max-steps", str(steps), "--max-time-s",
-         str(args.train_seconds * (1.0 if args.steps else 1.1)), "--warmup", "0.05", "--lr-scheduler", "cosine", "--logging-steps",
+         str(args.train_seconds * (1.0 if args.steps else 1.1)), "--warmup", "0.05", "--lr-scheduler", "cosine",
+         "--logging-steps",
          str(max(1, steps // 40)), "--eval-data", str(corpus / "dev.jsonl"), "--eval-steps", str(eval_every),
          "--eval-limit", "128", "--save-steps", "100000")
     model_dir = work / "demo_model"

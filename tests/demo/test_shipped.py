@@ -16,7 +16,8 @@ import pytest
 
 from ovoz.demo import MODEL_DIR
 
-TEXTS = Path(os.environ.get("OVOZ_SHARED_TEXTS", Path(__file__).resolve().parents[2].parent / "shared" / "data" / "text"))
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+TEXTS = Path(os.environ.get("OVOZ_SHARED_TEXTS", SHARED / "data" / "text"))
 pytestmark = [
     pytest.mark.skipif(not (MODEL_DIR / "model.safetensors").is_file(), reason="the demo weights are not shipped"),
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),

@@ -9,7 +9,8 @@ from typing import Any
 CARD_NAME = "README.md"
 
 _RECIPE_FIELDS = (
-    "base", "train_mode", "adapter", "backend", "load_in_4bit", "lora_r", "lora_alpha", "lora_dropout", "lora_bias", "lora_parts",
+    "base", "train_mode", "adapter", "backend", "load_in_4bit", "lora_r", "lora_alpha", "lora_dropout", "lora_bias",
+    "lora_parts",
     "epochs", "max_steps", "batch_size", "grad_accum", "learning_rate", "lr_scheduler", "warmup", "optimizer",
     "weight_decay", "max_grad_norm", "precision", "gradient_checkpointing", "seed", "max_seq_length", "max_clip_s",
     "long_clips", "normalize_text", "loss_on_prompt",
