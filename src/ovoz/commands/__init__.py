@@ -15,3 +15,6 @@ def register_all(commands: "argparse._SubParsersAction") -> None:
 
     train.register(commands)
     merge.register(commands)
+    from . import synth
+
+    synth.register(commands)

@@ -82,9 +82,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def model_specs(args: argparse.Namespace) -> list:
     """The models to evaluate: the --adapter (or the base with --no-adapter), then each --compare."""
+    from ..demo import is_demo
     from ..eval import BASE_NAME, ModelSpec, unique_names
+    from ..types import DEFAULT_ADAPTER
 
-    first = ModelSpec(BASE_NAME) if args.no_adapter else ModelSpec.parse(str(args.adapter))
+    # --base demo: the published adapter is for E4B, so the default is the demo model alone
+    alone = args.no_adapter or (is_demo(args.base) and str(args.adapter) == DEFAULT_ADAPTER)
+    first = ModelSpec(BASE_NAME) if alone else ModelSpec.parse(str(args.adapter))
     return unique_names([first, *(ModelSpec.parse(text) for text in args.compare)])
 
 

@@ -13,7 +13,14 @@ from ..errors import ModelLoadError, ModelNotFoundError, named
 
 
 def resolve_folder(spec: str | Path, *, kind: str, local_files_only: bool, revision: str | None = None) -> Path:
-    """A local folder as is, or a hub id downloaded (or found in the cache) with huggingface_hub."""
+    """A local folder as is, or a hub id downloaded (or found in the cache) with huggingface_hub.
+
+    ``demo`` (when no such folder exists here) is the demo model or adapter shipped in the package (:mod:`ovoz.demo`).
+    """
+    from ..demo import demo_folder, is_demo
+
+    if is_demo(spec):
+        return demo_folder(kind)
     path = Path(spec).expanduser()
     if path.is_dir():
         return path

@@ -93,7 +93,9 @@ def load_decoder(
 ) -> "GemmaDecoder":
     """Load a Gemma 4 audio model and (optionally) a LoRA adapter as a :class:`ovoz.gemma.decoder.GemmaDecoder`.
 
-    ``base``/``adapter``: hub ids or local folders; ``adapter=None`` runs the base alone.
+    ``base``/``adapter``: hub ids or local folders; ``adapter=None`` runs the base alone. ``base="demo"``: the small
+    demo model shipped with ovoz (synthetic speech only; :mod:`ovoz.demo`), without the published adapter (which is
+    for E4B) unless another adapter is named.
     ``device``: ``"cuda"``, ``"cpu"`` or ``None`` for the best available. ``dtype``: ``"bfloat16"`` (default)
     or ``"float32"``. ``quantization="4bit"`` loads the base through bitsandbytes (CUDA only; the default base
     then becomes the pre-quantized ``unsloth/gemma-4-e4b-it-unsloth-bnb-4bit``). ``merge_adapter`` folds the
@@ -107,9 +109,12 @@ def load_decoder(
     import torch
 
     from .adapter import apply_adapter
+    from ..demo import is_demo
     from .processor import load_processor
 
     started = time.perf_counter()
+    if is_demo(base) and adapter is not None and str(adapter) == DEFAULT_ADAPTER:
+        adapter = None  # the published adapter is for E4B, not for the demo model
     device = resolve_device(device)
     dtype_name = resolve_dtype(dtype)
     torch_dtype = getattr(torch, dtype_name)

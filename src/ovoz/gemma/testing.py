@@ -48,18 +48,23 @@ SEED_TARGET_NAMES = LANGUAGE_TARGETS + AUDIO_TARGETS + EMBEDDER_TARGETS
 """The plain name list the seed's ``adapter_config.json`` carries (it fails in stock PEFT)."""
 
 
-def build_tokenizer() -> Any:
-    """A byte-level tokenizer (every UTF-8 text round-trips) with Gemma 4's special tokens and chat template."""
+def build_tokenizer(core: Any = None) -> Any:
+    """A byte-level tokenizer (every UTF-8 text round-trips) with Gemma 4's special tokens and chat template.
+
+    ``core``: a ``tokenizers.Tokenizer`` to wrap instead of the bytes-only one (e.g. a BPE trained on Uzbek text
+    whose vocabulary starts with ``SPECIAL_TOKENS``, as :mod:`ovoz.demo.build` trains it).
+    """
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
-    for symbol in alphabet:
-        vocab[symbol] = len(vocab)
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    core.decoder = decoders.ByteLevel()
+    if core is None:
+        alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+        vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+        for symbol in alphabet:
+            vocab[symbol] = len(vocab)
+        core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+        core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        core.decoder = decoders.ByteLevel()
     # Registered in tokenizer.json itself, so every marker stays one special token after save and reload.
     core.add_special_tokens([AddedToken(token, special=True, normalized=False) for token in SPECIAL_TOKENS])
     tokenizer = PreTrainedTokenizerFast(
@@ -82,12 +87,15 @@ def build_tokenizer() -> Any:
     return tokenizer
 
 
-def model_config(tokenizer: Any, preset: Literal["tiny", "e4b"] = "tiny") -> Any:
+def model_config(tokenizer: Any, preset: Literal["tiny", "e4b"] = "tiny", *, text: dict[str, Any] | None = None,
+                 audio: dict[str, Any] | None = None) -> Any:
     """A ``Gemma4Config`` with an audio tower and no vision tower.
 
     ``tiny``: a few layers of width 64 (runs in milliseconds on a CPU).
     ``e4b``: the full-size E4B text and audio towers (GEMMA4.md), for speed and memory runs.
+    ``text`` / ``audio``: ``Gemma4TextConfig`` / ``Gemma4AudioConfig`` fields that replace the preset's.
     """
+    text_overrides, audio_overrides = text or {}, audio or {}
     from transformers import Gemma4AudioConfig, Gemma4Config, Gemma4TextConfig
 
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
@@ -121,6 +129,7 @@ def model_config(tokenizer: Any, preset: Literal["tiny", "e4b"] = "tiny") -> Any
         )
     else:
         raise ValueError(f"preset={preset!r}: choose 'tiny' or 'e4b'")
+    text, audio = {**text, **text_overrides}, {**audio, **audio_overrides}
     common = dict(pad_token_id=ids["pad"], eos_token_id=[ids["eos"], ids["turn_end"]], bos_token_id=ids["bos"])
     if preset == "e4b":
         text.setdefault("hidden_activation", "gelu_pytorch_tanh")
@@ -134,8 +143,13 @@ def model_config(tokenizer: Any, preset: Literal["tiny", "e4b"] = "tiny") -> Any
     )
 
 
-def build_random_model(config: Any, *, seed: int = 0, dtype: Any = None, device: str = "cpu") -> Any:
-    """A ``Gemma4ForConditionalGeneration`` with random weights, built directly on ``device``."""
+def build_random_model(config: Any, *, seed: int = 0, dtype: Any = None, device: str = "cpu",
+                       widen: bool | None = None) -> Any:
+    """A ``Gemma4ForConditionalGeneration`` with random weights, built directly on ``device``.
+
+    ``widen``: scale the matrices by 4 (default: for text widths up to 256), so that greedy decoding of a tiny
+    random model is decisive; ``False`` keeps transformers' initialisation (for a model that is to be trained).
+    """
     import torch
     from transformers import Gemma4ForConditionalGeneration
 
@@ -148,7 +162,7 @@ def build_random_model(config: Any, *, seed: int = 0, dtype: Any = None, device:
             model = Gemma4ForConditionalGeneration(config)
     finally:
         torch.set_default_dtype(previous)
-    if config.text_config.hidden_size <= 256:
+    if widen if widen is not None else config.text_config.hidden_size <= 256:
         # Tiny random models produce near-uniform logits; widen them so greedy decoding is decisive
         # and small weight changes (an adapter) visibly change the output.
         with torch.no_grad():
@@ -169,9 +183,14 @@ def weight_bytes(preset: Literal["tiny", "e4b"] = "tiny", dtype: Any = None) -> 
 
 def save_model_folder(
     folder: str | Path, preset: Literal["tiny", "e4b"] = "tiny", *, seed: int = 0, dtype: Any = None,
-    device: str = "cpu",
+    device: str = "cpu", tokenizer: Any = None, text: dict[str, Any] | None = None,
+    audio: dict[str, Any] | None = None, widen: bool | None = None,
 ) -> Path:
-    """Write a complete Gemma 4 audio model folder (random weights) that ``ovoz.load(base=folder)`` reads."""
+    """Write a complete Gemma 4 audio model folder (random weights) that ``ovoz.load(base=folder)`` reads.
+
+    ``tokenizer`` (default :func:`build_tokenizer`), ``text``/``audio`` (see :func:`model_config`) and ``widen``
+    (see :func:`build_random_model`) let other models be built the same way, e.g. the demo model.
+    """
     from transformers import GenerationConfig
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
@@ -179,9 +198,9 @@ def save_model_folder(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer()
-    config = model_config(tokenizer, preset)
-    model = build_random_model(config, seed=seed, dtype=dtype, device=device)
+    tokenizer = tokenizer if tokenizer is not None else build_tokenizer()
+    config = model_config(tokenizer, preset, text=text, audio=audio)
+    model = build_random_model(config, seed=seed, dtype=dtype, device=device, widen=widen)
     model.generation_config = GenerationConfig(
         bos_token_id=config.text_config.bos_token_id,
         eos_token_id=config.text_config.eos_token_id,

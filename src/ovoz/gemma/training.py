@@ -24,7 +24,7 @@ class TrainModel:
     """What ``load_for_training`` built."""
 
     model: Any
-    """A ``PeftModel`` with trainable LoRA weights."""
+    """A ``PeftModel`` with trainable LoRA weights, or (``train_mode=full``) the whole model, every weight trainable."""
     processor: Any
     backend: str
     device: str
@@ -64,7 +64,11 @@ def lora_config(config: Any) -> Any:
 
 
 def load_for_training(config: Any, device: str) -> TrainModel:
-    """Load the base and attach a trainable adapter (new, or continued from ``config.adapter``)."""
+    """Load the base and attach a trainable adapter (new, or continued from ``config.adapter``).
+
+    ``train_mode=full``: no adapter; every weight is trainable and kept in float32 (bf16 runs under autocast), and
+    the per-layer embeddings stay on the training device (a table on the CPU would not be trained).
+    """
     import torch
 
     from .loading import DEFAULT_BASE, DEFAULT_BASE_4BIT, resolve_folders
@@ -81,15 +85,20 @@ def load_for_training(config: Any, device: str) -> TrainModel:
     base_folder, adapter_folder = resolve_folders(base, config.adapter or None,
                                                   local_files_only=config.local_files_only)
     backend = resolve_backend(config.backend, device)
-    dtype = torch.bfloat16 if bf16 else torch.float32
+    full = getattr(config, "train_mode", "lora") == "full"
+    dtype = torch.bfloat16 if bf16 and not full else torch.float32
     compiled = 0
     ple_on_cpu = False
     if backend == "unsloth":
         model = _load_unsloth(config, base_folder, quantize, adapter_folder)
     else:
-        ple_on_cpu = config.per_layer_embeddings == "cpu" or (config.per_layer_embeddings == "auto" and cuda)
+        ple_on_cpu = not full and (config.per_layer_embeddings == "cpu"
+                                   or (config.per_layer_embeddings == "auto" and cuda))
         model = _load_transformers(config, base_folder, quantize, dtype, device, ple_on_cpu=ple_on_cpu)
-        model = _attach_adapter(config, model, adapter_folder)
+        if full:
+            model.requires_grad_(True)
+        else:
+            model = _attach_adapter(config, model, adapter_folder)
         if use_compiled_layers(config.compile_layers, device):
             from .kernels.compiled_layers import compile_layers
 

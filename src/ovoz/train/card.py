@@ -9,7 +9,8 @@ from typing import Any
 CARD_NAME = "README.md"
 
 _RECIPE_FIELDS = (
-    "base", "adapter", "backend", "load_in_4bit", "lora_r", "lora_alpha", "lora_dropout", "lora_bias", "lora_parts",
+    "base", "train_mode", "adapter", "backend", "load_in_4bit", "lora_r", "lora_alpha", "lora_dropout", "lora_bias",
+    "lora_parts",
     "epochs", "max_steps", "batch_size", "grad_accum", "learning_rate", "lr_scheduler", "warmup", "optimizer",
     "weight_decay", "max_grad_norm", "precision", "gradient_checkpointing", "seed", "max_seq_length", "max_clip_s",
     "long_clips", "normalize_text", "loss_on_prompt",
@@ -28,29 +29,36 @@ def render_model_card(
     training: dict[str, Any],
     evaluation: list[dict[str, float]],
 ) -> str:
-    """Markdown with a Hugging Face front matter (``library_name: peft``) for a trained adapter."""
+    """Markdown with a Hugging Face front matter (``library_name: peft``) for a trained adapter.
+
+    ``train_mode=full``: the card of a whole model (``library_name: transformers``), loaded as ``--base``.
+    """
+    full = getattr(config, "train_mode", "lora") == "full"
     lines = [
         "---",
         f"base_model: {base_model}",
-        "library_name: peft",
+        f"library_name: {'transformers' if full else 'peft'}",
         "language:",
         "- uz",
         "pipeline_tag: automatic-speech-recognition",
         "tags:",
         "- ovoz",
         "- gemma4",
-        "- lora",
+        "- full" if full else "- lora",
         "- speech-to-text",
         "---",
         "",
-        "# Uzbek speech-to-text LoRA adapter for Gemma 4",
+        "# Uzbek speech-to-text model of the Gemma 4 architecture" if full
+        else "# Uzbek speech-to-text LoRA adapter for Gemma 4",
         "",
-        f"Trained with [ovoz](https://github.com/ovoz-stt/ovoz) on top of `{base_model}`"
-        + (f", continuing `{config.adapter}`." if config.adapter else "."),
+        (f"Every weight trained with [ovoz](https://github.com/ovoz-stt/ovoz), starting from `{base_model}`." if full
+         else f"Trained with [ovoz](https://github.com/ovoz-stt/ovoz) on top of `{base_model}`"
+         + (f", continuing `{config.adapter}`." if config.adapter else ".")),
         "",
         "```python",
         "import ovoz",
-        f'model = ovoz.load(base="{config.base}", adapter="path/to/this/folder")',
+        'model = ovoz.load(base="path/to/this/folder", adapter=None)' if full
+        else f'model = ovoz.load(base="{config.base}", adapter="path/to/this/folder")',
         'print(model.transcribe("audio.wav").text)',
         "```",
         "",

@@ -26,6 +26,7 @@ SAVED_CONFIG_NAME = "ovoz_train.yaml"
 """The resolved config, written beside the adapter."""
 
 BACKENDS = ("auto", "unsloth", "transformers")
+TRAIN_MODES = ("lora", "full")
 LONG_CLIP_POLICIES = ("drop", "split")
 PRECISIONS = ("auto", "bf16", "fp32")
 OPTIMIZERS = ("adamw_8bit", "adamw_torch", "adamw_torch_fused", "paged_adamw_8bit", "sgd", "adafactor")
@@ -53,6 +54,9 @@ class TrainConfig:
     backend: str = _f("auto", "auto | unsloth | transformers")
     device: str = _f("auto", "auto | cpu | cuda | cuda:N")
     local_files_only: bool = _f(False, "never contact the Hugging Face hub")
+    train_mode: str = _f("lora", "lora: train a LoRA adapter on the frozen base (saves the adapter) | full: train "
+                                 "every weight, no adapter (float32 weights, bf16 autocast on GPU; saves a whole "
+                                 "model folder that --base loads; needs --no-load-in-4bit)")
     # LoRA
     lora_r: int = _f(8, "LoRA rank")
     lora_alpha: float = _f(16, "LoRA alpha")
@@ -80,6 +84,8 @@ class TrainConfig:
     # optimisation
     epochs: float = _f(1.0, "passes over the training corpus")
     max_steps: int | None = _f(None, "stop after this many optimizer steps (overrides epochs)")
+    max_time_s: float | None = _f(None, "stop after this many seconds of training and save as at the end (the "
+                                        "schedule still spans max_steps or epochs)")
     batch_size: int = _f(8, "examples per device per step")
     grad_accum: int = _f(1, "gradient accumulation steps")
     learning_rate: float = _f(5e-5, "peak learning rate")
@@ -167,6 +173,15 @@ def validate(c: TrainConfig) -> None:
                  "resume"):
         _require(isinstance(getattr(c, name), bool), name, getattr(c, name), "give true or false")
     _require(c.backend in BACKENDS, "backend", c.backend, f"choose one of {', '.join(BACKENDS)}")
+    _require(c.train_mode in TRAIN_MODES, "train_mode", c.train_mode, "choose lora or full")
+    if c.train_mode == "full":
+        _require(not c.load_in_4bit, "load_in_4bit", c.load_in_4bit,
+                 "train_mode=full trains every weight and 4-bit weights cannot be trained; pass --no-load-in-4bit")
+        _require(c.adapter is None, "adapter", c.adapter,
+                 "train_mode=full trains the base itself; merge the adapter first (ovoz merge) and train that")
+        _require(c.backend != "unsloth", "backend", c.backend, "train_mode=full runs on the transformers backend")
+        _require(c.per_layer_embeddings != "cpu", "per_layer_embeddings", c.per_layer_embeddings,
+                 "train_mode=full trains the per-layer embeddings, so they stay on the training device")
     _require(isinstance(c.device, str) and (c.device in ("auto", "cpu", "mps") or c.device.startswith("cuda")),
              "device", c.device, "choose auto, cpu, cuda or cuda:N")
     _require(_is_int(c.lora_r) and c.lora_r >= 1, "lora_r", c.lora_r, "give a positive integer")
@@ -194,6 +209,8 @@ def validate(c: TrainConfig) -> None:
     for name in ("shuffle_buffer", "dataloader_workers"):
         _require(_is_int(getattr(c, name)) and getattr(c, name) >= 0, name, getattr(c, name),
                  "give a non-negative integer")
+    _require(c.max_time_s is None or (_is_number(c.max_time_s) and c.max_time_s > 0), "max_time_s", c.max_time_s,
+             "give a positive number of seconds or null")
     for name in ("eval_limit", "max_steps", "save_total_limit"):
         value = getattr(c, name)
         _require(value is None or (_is_int(value) and value >= 1), name, value, "give a positive integer or null")

@@ -3,8 +3,11 @@
 Output folder::
 
     adapter_config.json, adapter_model.safetensors   the adapter (ovoz.load and stock PEFT load it)
+                                                      (train_mode=full: config.json, model.safetensors, the
+                                                      processor's files: a model folder for --base)
     ovoz_train.yaml                                   the resolved config (what actually ran)
     README.md                                         model card: data, recipe, evaluation numbers
+    trainer_state.json                                the log history: loss, learning rate, dev WER/CER by step
     data_report.json                                  rows read / skipped / dropped, one entry per rejected row
     checkpoint-<step>/                                resumable checkpoints (adapter, optimizer, scheduler, RNG)
     runs/                                             TensorBoard logs
@@ -146,7 +149,11 @@ def require_examples(config: TrainConfig, dataset: Any, stats: Any) -> None:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Train (or continue) a LoRA adapter as ``config`` says; see the module docstring for the output folder."""
+    """Train (or continue) a LoRA adapter as ``config`` says; see the module docstring for the output folder.
+
+    With ``train_mode=full`` the folder holds a whole model (``config.json``, ``model.safetensors``, tokenizer and
+    feature extractor) in place of the adapter files: ``ovoz.load(base=folder, adapter=None)`` loads it.
+    """
     from ..data import ReadReport
     from ..gemma.loading import resolve_device
     from ..gemma.training import load_for_training, normalize_saved_adapter
@@ -192,10 +199,12 @@ def train(config: TrainConfig) -> TrainResult:
     args = training_arguments(config, max_steps=max_steps, device=device, bf16=loaded.bf16,
                               has_eval=eval_dataset is not None)
     trainer_class, epoch_limit = make_trainer_class()
+    callbacks = [epoch_limit(math.ceil(config.epochs))] if config.max_steps is None else []
+    if config.max_time_s is not None:
+        callbacks.append(trainer_class.TimeLimit(config.max_time_s))
     trainer = trainer_class(
         model=loaded.model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-        processing_class=loaded.processor, data_collator=collator,
-        callbacks=[epoch_limit(math.ceil(config.epochs))] if config.max_steps is None else None,
+        processing_class=loaded.processor, data_collator=collator, callbacks=callbacks or None,
         ovoz_config=config, eval_clips=eval_clips, selective=loaded.backend != "unsloth",
     )
     stats.__init__()  # the trainer peeked at one example while starting; count from the real pass only
@@ -218,6 +227,9 @@ def train(config: TrainConfig) -> TrainResult:
     else:
         logger.info("training data: examples were built in %d dataloader workers; their drops are in the log "
                     "above, not counted in %s", config.dataloader_workers, DATA_REPORT_NAME)
+    full = config.train_mode == "full"
+    if full:  # a whole model folder: loaded later for inference, which wants its KV cache
+        trainer.accelerator.unwrap_model(trainer.model).config.use_cache = True
     trainer.save_model(str(output_dir))
     # Bad manifest rows: over the whole corpus when the step count needed a counting pass (epochs); otherwise over
     # the rows this run read (with --max-steps), or unknown (counted in the dataloader workers).
@@ -233,15 +245,23 @@ def train(config: TrainConfig) -> TrainResult:
         "hours": stats.audio_s / 3600 if counted else None,
     }
     if trainer.is_world_process_zero():
-        normalize_saved_adapter(output_dir, config)
+        if full:
+            # The processor as the base folder has it: the trainer's copy carries the collator's padding state
+            # in tokenizer.json, which then breaks the processor's own calls at inference.
+            from ..gemma.processor import load_processor
+
+            load_processor(loaded.base_folder).save_pretrained(output_dir)
+        else:
+            normalize_saved_adapter(output_dir, config)
         report = {**data, "bad_rows": bad_rows,
                   "dropped": stats.rejects if counted else None}
+        trainer.state.save_to_json(str(output_dir / "trainer_state.json"))  # the loss and dev-score curves
         (output_dir / DATA_REPORT_NAME).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
         training = {"steps": trainer.state.global_step, "train_loss": output.training_loss,
                     "device": device, "processes": world_size, "backend": loaded.backend}
         card = render_model_card(config, base_model=config.base, data=data, training=training,
                                  evaluation=trainer.ovoz_eval_history)
         write_model_card(output_dir, card)
-        logger.info("adapter, model card and config written to %s", output_dir)
+        logger.info("%s, model card and config written to %s", "model" if full else "adapter", output_dir)
     return TrainResult(output_dir, trainer.state.global_step, output.training_loss, list(trainer.state.log_history),
                        list(trainer.ovoz_eval_history), data, config)

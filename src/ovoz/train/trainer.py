@@ -37,6 +37,26 @@ def make_trainer_class() -> type:
         def state(self) -> dict:
             return {"args": {"passes": self.passes, "done": self.done}, "attributes": {}}
 
+    class TimeLimit(TrainerCallback):
+        """Stops training once ``seconds`` have passed since the first step began (``max_time_s``)."""
+
+        def __init__(self, seconds: float) -> None:
+            self.seconds = seconds
+            self.started: float | None = None
+
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            import time
+
+            self.started = self.started or time.monotonic()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            import time
+
+            if self.started is not None and time.monotonic() - self.started >= self.seconds:
+                logger.info("max_time_s=%g reached at step %d: stopping", self.seconds, state.global_step)
+                control.should_training_stop = True
+            return control
+
     class OvozSFTTrainer(SFTTrainer):
         """SFTTrainer whose loss skips unlabelled logits and whose evaluation also decodes the dev set."""
 
@@ -135,4 +155,5 @@ def make_trainer_class() -> type:
             return {"wer": wer if math.isfinite(wer) else float("nan"),
                     "cer": cer if math.isfinite(cer) else float("nan"), "n_clips": float(len(report.utterances))}
 
+    OvozSFTTrainer.TimeLimit = TimeLimit
     return OvozSFTTrainer, EpochLimit
