@@ -15,7 +15,7 @@ import numpy as np
 from ..decoding import Decoded, DecodeStats
 from ..errors import AudioTooLongError
 from ..types import MAX_CLIP_SAMPLES, SAMPLE_RATE
-from .prompt import render_prompt
+from .prompt import EOS, TURN_END, render_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +54,9 @@ class TextCallbackStreamer:
 
 
 def stop_token_ids(tokenizer: Any) -> list[int]:
-    """``<turn|>`` and eos: where the model's answer ends."""
+    """The ids of :data:`ovoz.gemma.prompt.STOP_TOKENS` (``<turn|>``, eos) in this tokenizer: where the answer ends."""
     ids = []
-    for token in ("<turn|>", tokenizer.eos_token):
+    for token in (TURN_END, tokenizer.eos_token or EOS):
         token_id = tokenizer.convert_tokens_to_ids(token)
         if token_id is not None and token_id != tokenizer.unk_token_id:
             ids.append(token_id)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..decoding import Decoded, DecodeStats, JobSource
-from ..types import SAMPLE_RATE, SYSTEM_PROMPT, USER_PROMPT
+from ..types import MAX_AUDIO_TOKENS, SAMPLE_RATE, SYSTEM_PROMPT, USER_PROMPT
 from .generate import prepare_inputs, stop_token_ids
 from .kernels import fused
 from .kernels.attention import packed_attention
@@ -61,7 +61,7 @@ class StaticEngine:
         *,
         slots: int = 8,
         max_new_tokens: int = 256,
-        max_audio_tokens: int = 750,
+        max_audio_tokens: int = MAX_AUDIO_TOKENS,
         use_cuda_graphs: bool | None = None,
         refill_fraction: float = 0.25,
         fused_kernels: bool | None = None,
