@@ -209,6 +209,11 @@ class ModelThread:
             if self.transcriber is None:
                 logger.info("loading the model")
                 self.transcriber = self.loader()  # type: ignore[misc]
+            if hasattr(self.transcriber, "expect_audio"):
+                # A server decodes for hours: with fused_kernels auto, the static engine compiles them (once).
+                from ..fused import AUTO_MIN_AUDIO_S
+
+                self.transcriber.expect_audio(AUTO_MIN_AUDIO_S)
             if self.warmup:
                 started = time.perf_counter()
                 clip = (np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 0.1).astype(np.float32)
