@@ -45,7 +45,7 @@ def create_app(settings: ServeSettings | None = None, transcriber: Any = None) -
         yield
         service.stop()
 
-    app = FastAPI(title="ovoz", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None,
+    app = FastAPI(title="ovoz", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Uzbek speech-to-text on Gemma 4, with OpenAI's audio transcription API.")
     app.state.service = service
 
