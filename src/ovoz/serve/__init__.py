@@ -15,7 +15,7 @@ from .settings import ENVIRONMENT, ServeSettings
 __all__ = ["ServeSettings", "ENVIRONMENT", "create_app"]
 
 
-def create_app(settings: ServeSettings | None = None, transcriber: Any = None) -> Any:
+def create_app(settings: ServeSettings | None = None, transcriber: Any = None, **kwargs: Any) -> Any:
     """The ASGI app; see :func:`ovoz.serve.app.create_app`."""
     from ..errors import DependencyError
 
@@ -23,4 +23,4 @@ def create_app(settings: ServeSettings | None = None, transcriber: Any = None) -
         from .app import create_app as _create_app
     except ImportError as error:
         raise DependencyError(f"ovoz serve needs {error.name}: pip install 'ovoz[serve]'.") from error
-    return _create_app(settings, transcriber)
+    return _create_app(settings, transcriber, **kwargs)

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from .. import __version__
+from ..types import TranscribeOptions
 from . import auth, protocol
 from .errors import APIError
 from .scheduler import RequestCancelled
@@ -27,9 +28,11 @@ ENDPOINTS = ("/v1/audio/transcriptions", "/v1/audio/translations", "/v1/models",
              "/ready", "/metrics", "/")
 
 
-def create_app(settings: ServeSettings | None = None, transcriber: Any = None) -> Any:
+def create_app(settings: ServeSettings | None = None, transcriber: Any = None, *,
+               options: TranscribeOptions | None = None) -> Any:
     """The server's ASGI app. ``transcriber``: a loaded :class:`ovoz.Transcriber`; ``None`` loads the model of
-    ``settings`` in the background (``/health`` answers at once, ``/ready`` once the model is loaded)."""
+    ``settings`` in the background (``/health`` answers at once, ``/ready`` once the model is loaded).
+    ``options``: decoding options for every request (default: from ``settings``' batch size, token cap, script)."""
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
@@ -37,7 +40,7 @@ def create_app(settings: ServeSettings | None = None, transcriber: Any = None) -
     from starlette.exceptions import HTTPException
 
     settings = settings or ServeSettings.from_env()
-    service = Service(settings, transcriber)
+    service = Service(settings, transcriber, options=options)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any):

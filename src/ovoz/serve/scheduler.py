@@ -178,7 +178,8 @@ class ModelThread:
     queue's jobs until the queue is closed. ``ready`` is set once it decodes; ``error`` holds why it stopped."""
 
     def __init__(self, queue: FairQueue, options: TranscribeOptions, *, transcriber: Any = None,
-                 loader: Callable[[], Any] | None = None, warmup: bool = True) -> None:
+                 loader: Callable[[], Any] | None = None, warmup: bool = True, linger_s: float = 0.005,
+                 before_ready: Callable[[], Any] | None = None) -> None:
         if transcriber is None and loader is None:
             raise ValueError("give a transcriber or a loader")
         self.queue = queue
@@ -186,6 +187,10 @@ class ModelThread:
         self.transcriber = transcriber
         self.loader = loader
         self.warmup = warmup
+        self.linger_s = linger_s
+        self.before_ready = before_ready
+        """Fallback loop: a batch that is not full waits this long for more jobs (clients answered together
+        send their next requests together)."""
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.use_serve_jobs: bool | None = None
@@ -219,6 +224,8 @@ class ModelThread:
                 clip = (np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 0.1).astype(np.float32)
                 self.transcriber.generate_clips([clip], self.options, max_new_tokens=[4])
                 logger.info("warm-up decode took %.2f s", time.perf_counter() - started)
+            if self.before_ready is not None:
+                self.before_ready()
             self.ready.set()
             serve_jobs = getattr(self.transcriber, "serve_jobs", None)
             if serve_jobs is not None and self.use_serve_jobs is not False:
@@ -241,6 +248,9 @@ class ModelThread:
                 if self.queue.closed:
                     return
                 continue
+            if len(jobs) < self.options.batch_size and self.linger_s > 0:
+                time.sleep(self.linger_s)
+                jobs += self.queue.take(self.options.batch_size - len(jobs), wait=False)
             live = [job for job in jobs if not job.cancelled()]
             for job in jobs:
                 if job.cancelled():

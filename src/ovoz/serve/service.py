@@ -45,15 +45,17 @@ class Prepared:
 class Service:
     """Everything one app shares: settings, the queue, the model thread, metrics, admission counting."""
 
-    def __init__(self, settings: ServeSettings, transcriber: Any = None, upload_dir: Path | None = None) -> None:
+    def __init__(self, settings: ServeSettings, transcriber: Any = None, upload_dir: Path | None = None,
+                 options: TranscribeOptions | None = None) -> None:
         from .uploads import private_directory
 
         self.settings = settings
-        self.options = TranscribeOptions(batch_size=settings.batch_size, max_new_tokens=settings.max_new_tokens,
-                                         script=settings.script)
+        self.options = options or TranscribeOptions(batch_size=settings.batch_size,
+                                                    max_new_tokens=settings.max_new_tokens, script=settings.script)
         self.queue = FairQueue()
         self.model = ModelThread(self.queue, self.options, transcriber=transcriber,
-                                 loader=None if transcriber is not None else self._load, warmup=settings.warmup)
+                                 loader=None if transcriber is not None else self._load, warmup=settings.warmup,
+                                 before_ready=self._load_vad if settings.warmup else None)
         self.upload_dir = upload_dir or private_directory()
         self.in_flight = 0
         self.metrics = Metrics(lambda: self.queue.n_pending, lambda: self.in_flight)
@@ -128,6 +130,10 @@ class Service:
     def _plan(self, samples: np.ndarray) -> list:
         with self._vad_lock:  # one Silero instance, used by one thread at a time
             return pipeline.plan(samples, self.options, self._vad_factory)
+
+    def _load_vad(self) -> None:
+        with self._vad_lock:
+            self._vad_factory()
 
     def _vad_factory(self) -> Any:
         if self._vad is None:
