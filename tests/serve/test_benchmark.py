@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("uvicorn")
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "serve.py"
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARK = ROOT / "benchmarks" / "serve.py"
 
 
 def test_serve_benchmark_smoke_prints_a_table_and_writes_json(clips, tmp_path):
     env = {**os.environ, "OVOZ_BENCH_SMOKE": "1", "HF_HUB_OFFLINE": "1",
-           "OVOZ_SHARED_CLIPS": str(Path(clips[0]["path"]).parent)}
+           "OVOZ_SHARED_CLIPS": str(Path(clips[0]["path"]).parent),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, str(BENCHMARK), "--smoke", "--results-dir", str(tmp_path / "results")],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
