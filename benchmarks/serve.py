@@ -171,18 +171,20 @@ def run(args: argparse.Namespace) -> None:
 
     import ovoz
     from common import DEVICE, SMOKE, build_e4b, clip_of, machine, peak_gib, real_clips, reset_peak, table
-    from ovoz.model import ModelInfo
-    from ovoz.processor import build_processor
+    from ovoz.gemma.decoder import GemmaDecoder
+    from ovoz.gemma.loading import ModelInfo
+    from ovoz.gemma.processor import build_processor
     from ovoz.serve import ServeSettings, create_app
     from ovoz.transcriber import Transcriber
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     model, tokenizer = build_e4b()
     processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)
-    transcriber = Transcriber(model, processor, ModelInfo("random e4b" if not SMOKE else "random tiny", None, DEVICE,
-                                                          str(model.dtype).removeprefix("torch."), None),
-                              engine="static" if DEVICE == "cuda" else "auto",
-                              fused_kernels=args.fused_kernels == "on" if DEVICE == "cuda" else None)
+    info = ModelInfo("random e4b" if not SMOKE else "random tiny", None, DEVICE,
+                     str(model.dtype).removeprefix("torch."), None)
+    decoder = GemmaDecoder(model, processor, info, engine="static" if DEVICE == "cuda" else "auto",
+                           fused_kernels=args.fused_kernels == "on" if DEVICE == "cuda" else None)
+    transcriber = Transcriber(decoder)
     clips = real_clips()
     short = clip_of(args.seconds, clips)
     rng = np.random.default_rng(0)
@@ -206,10 +208,10 @@ def run(args: argparse.Namespace) -> None:
             return
         size = 1
         while size <= slots:
-            transcriber.static_engine(size, options_for(slots).max_new_tokens).stops = []
+            decoder.static_engine(size, options_for(slots).max_new_tokens).stops = []
             size *= 2
         if slots & (slots - 1):
-            transcriber.static_engine(slots, options_for(slots).max_new_tokens).stops = []
+            decoder.static_engine(slots, options_for(slots).max_new_tokens).stops = []
 
     from ovoz.repetition import max_new_tokens_for
 

@@ -113,32 +113,27 @@ def test_the_fallback_loop_batches_jobs_of_several_requests(tiny_model):
     assert sum(batches) == 6 and max(batches) > 1
 
 
-def test_the_thread_runs_serve_jobs_when_the_transcriber_has_it(tiny_model):
-    """A transcriber with ``serve_jobs`` (the engine's own refill loop) is handed the queue itself."""
+def test_the_thread_hands_the_queue_to_serve_jobs(tiny_model):
+    """A transcriber with ``serve_jobs`` (the decoder's own refill loop) is handed the queue itself."""
     import ovoz
 
     options = ovoz.TranscribeOptions(max_new_tokens=6, batch_size=4)
-    Transcriber = type(tiny_model)
-    if hasattr(Transcriber, "serve_jobs"):
-        run_thread(tiny_model, options, use_serve_jobs=None)
-        return
     calls = []
+    Transcriber = type(tiny_model)
 
-    class WithServeJobs(Transcriber):
-        def serve_jobs(self, source, options_):  # the protocol's contract, on top of generate_clips
-            calls.append(options_)
-            while not source.closed:
-                jobs = [j for j in source.take(options_.batch_size, wait=True) if not j.cancelled()]
-                if jobs:
-                    outs = self.generate_clips([j.clip for j in jobs], options_,
-                                               max_new_tokens=[j.max_new_tokens for j in jobs])
-                    for job, out in zip(jobs, outs):
-                        job.done(out)
+    class Spy(Transcriber):
+        def serve_jobs(self, source, options_):
+            calls.append((source, options_))
+            return super().serve_jobs(source, options_)
 
-    model = WithServeJobs.__new__(WithServeJobs)
-    model.__dict__.update(tiny_model.__dict__)
-    run_thread(model, options, use_serve_jobs=None)
-    assert calls == [options]
+        def generate_clips(self, *args, **kwargs):
+            assert threading.current_thread().name != "ovoz-model", "the model thread bypassed serve_jobs"
+            return super().generate_clips(*args, **kwargs)
+
+    spy = Spy.__new__(Spy)
+    spy.__dict__.update(tiny_model.__dict__)
+    run_thread(spy, options, use_serve_jobs=None)
+    assert len(calls) == 1 and calls[0][1] == options
 
 
 def test_a_failing_batch_fails_its_jobs_not_the_thread(tiny_model):

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(commands: "argparse._SubParsersAction") -> None:
-    from ..cli import add_model_arguments
+    from .common import add_model_arguments
 
     parser = commands.add_parser(
         "serve", help="serve OpenAI's /v1/audio/transcriptions API and a web page",
@@ -42,9 +42,9 @@ def register(commands: "argparse._SubParsersAction") -> None:
 
 def settings_from_args(args: argparse.Namespace, environ=None):
     """Defaults, then OVOZ_* variables, then the flags given."""
-    from ..cli import fused_kernels_from_args
-    from ..model import DEFAULT_ADAPTER, DEFAULT_BASE
     from ..serve.settings import MiB, ServeSettings
+    from ..types import DEFAULT_ADAPTER, DEFAULT_BASE
+    from .common import fused_kernels_from_args
 
     flags = {
         "host": args.host, "port": args.port, "api_keys": tuple(args.api_keys) if args.api_keys else None,

@@ -186,7 +186,7 @@ def create_app(settings: ServeSettings | None = None, transcriber: Any = None, *
     @app.post("/v1/ovoz/subtitles")
     async def subtitles_of(request: Request) -> Any:
         """ovoz's own: verbose_json segments (as the web page collects them from a stream) to srt, vtt or txt."""
-        from ..types import Segment, Transcript
+        from ..types import Segment, Transcript, TranscriptionInfo
 
         try:
             body = await request.json()
@@ -199,7 +199,7 @@ def create_app(settings: ServeSettings | None = None, transcriber: Any = None, *
         if fmt not in ("srt", "vtt", "text"):
             raise APIError(400, f"format={fmt!r}: choose srt, vtt or text.", param="format")
         transcript = Transcript(" ".join(s.text for s in segments if s.text), segments,
-                                max((s.end_s for s in segments), default=0.0))
+                                TranscriptionInfo(max((s.end_s for s in segments), default=0.0)))
         text, media_type = protocol.render(transcript, fmt)
         return Response(text, media_type=media_type)
 

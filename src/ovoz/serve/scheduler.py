@@ -29,6 +29,11 @@ from ..types import SAMPLE_RATE, TranscribeOptions
 logger = logging.getLogger(__name__)
 
 
+SERVER_AUDIO_S = 24 * 3600.0
+"""The audio a server announces to its transcriber (``expect_audio``): it decodes for hours, so with
+``fused_kernels`` auto the decoder compiles its fused kernels once, at warm-up."""
+
+
 class RequestCancelled(Exception):
     """The request's jobs were withdrawn (client gone, timeout, shutdown); ``reason`` says which."""
 
@@ -215,18 +220,10 @@ class ModelThread:
                 logger.info("loading the model")
                 self.transcriber = self.loader()  # type: ignore[misc]
             if hasattr(self.transcriber, "expect_audio"):
-                # A server decodes for hours: with fused_kernels auto, the static engine compiles them (once).
-                from ..fused import AUTO_MIN_AUDIO_S
-
-                self.transcriber.expect_audio(AUTO_MIN_AUDIO_S)
-            if self.warmup:
-                started = time.perf_counter()
-                clip = (np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 0.1).astype(np.float32)
-                self.transcriber.generate_clips([clip], self.options, max_new_tokens=[4])
-                logger.info("warm-up decode took %.2f s", time.perf_counter() - started)
-            if self.before_ready is not None:
-                self.before_ready()
-            self.ready.set()
+                self.transcriber.expect_audio(SERVER_AUDIO_S)
+            # The warm-up goes through the queue, so that it runs the very engine (slots, graphs, kernels) that
+            # serves; it is sent from a helper thread, since this one decodes from now on.
+            threading.Thread(target=self._warm_up, name="ovoz-warmup", daemon=True).start()
             serve_jobs = getattr(self.transcriber, "serve_jobs", None)
             if serve_jobs is not None and self.use_serve_jobs is not False:
                 logger.info("decoding jobs with %s.serve_jobs (%d slots)", type(self.transcriber).__name__,
@@ -239,6 +236,20 @@ class ModelThread:
             self.error = error
             self.ready.clear()
             self.queue.close()
+
+    def _warm_up(self) -> None:
+        try:
+            if self.warmup:
+                started = time.perf_counter()
+                clip = (np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 0.1).astype(np.float32)
+                self.queue.submit([clip], [4]).jobs[0].future.result(timeout=1800)
+                logger.info("warm-up decode took %.2f s", time.perf_counter() - started)
+            if self.before_ready is not None:
+                self.before_ready()
+        except Exception:  # noqa: BLE001 - requests will show what is wrong; the server still answers
+            logger.exception("the warm-up failed")
+        if self.error is None:
+            self.ready.set()
 
     def _loop(self) -> None:
         """Batches of up to ``batch_size`` jobs from any requests through ``generate_clips``."""

@@ -23,7 +23,7 @@ import numpy as np
 from .. import pipeline
 from ..errors import AudioError
 from ..repetition import max_new_tokens_for
-from ..types import AUDIO_TOKENS_PER_S, SAMPLE_RATE, Segment, TranscribeOptions, Transcript
+from ..types import AUDIO_TOKENS_PER_S, SAMPLE_RATE, Segment, TranscribeOptions, Transcript, TranscriptionInfo
 from .errors import APIError, audio_error
 from .metrics import Metrics
 from .scheduler import FairQueue, ModelThread, RequestCancelled, RequestJobs
@@ -66,7 +66,8 @@ class Service:
         self._done_audio: collections.deque = collections.deque(maxlen=256)  # (finished at, audio seconds)
 
     def _load(self) -> Any:
-        from ..model import DEFAULT_ADAPTER, DEFAULT_BASE, load
+        from ..api import load
+        from ..types import DEFAULT_ADAPTER, DEFAULT_BASE
 
         s = self.settings
         transcriber = load(base=s.base or DEFAULT_BASE, adapter=None if s.no_adapter else (s.adapter or DEFAULT_ADAPTER),
@@ -139,7 +140,7 @@ class Service:
         if self._vad is None:
             from ..vad import SileroVAD
 
-            self._vad = SileroVAD()
+            self._vad = SileroVAD(self.options.vad_options)
         return self._vad
 
     def submit(self, prepared: Prepared) -> RequestJobs:
@@ -152,7 +153,7 @@ class Service:
     async def segments(self, prepared: Prepared, handle: RequestJobs, deadline: float) -> AsyncIterator[Segment]:
         """The request's segments in time order, each as soon as its chunk (and the next one) is decoded.
         Raises 504 past ``deadline`` (``time.monotonic()``) and :class:`RequestCancelled` when withdrawn."""
-        from ..transcriber import _postprocess
+        from ..transcriber import postprocess_text
 
         jobs = handle.jobs
         consumed = 0
@@ -165,7 +166,7 @@ class Service:
 
         options = self.options
         generator = pipeline.segments(prepared.samples, prepared.chunks, decode, options, group_size=1,
-                                      postprocess=lambda text: _postprocess(text, options))
+                                      postprocess=lambda text: postprocess_text(text, options))
         # ``segments`` yields a segment once the chunk after it is decoded (an overlap may change its text).
         for index in range(len(jobs) + 1):
             for needed in range(index, min(index + 2, len(jobs))):
@@ -216,8 +217,8 @@ class Service:
 
     def transcript(self, prepared: Prepared, segments: list[Segment]) -> Transcript:
         info = getattr(self.model.transcriber, "info", None)
-        return Transcript(" ".join(s.text for s in segments if s.text), tuple(segments), prepared.duration_s,
-                          prepared.filename, self.options, {}, info.to_dict() if info is not None else {})
+        details = TranscriptionInfo(prepared.duration_s, self.options, info.to_dict() if info is not None else {})
+        return Transcript(" ".join(s.text for s in segments if s.text), tuple(segments), details, prepared.filename)
 
     def finished(self, prepared: Prepared) -> None:
         self.metrics.audio_seconds.inc(prepared.duration_s)
