@@ -168,15 +168,15 @@ def run(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import numpy as np
     import soundfile
+    from common import DEVICE, SMOKE, build_e4b, clip_of, machine, peak_gib, real_clips, reset_peak, table
+    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     import ovoz
-    from common import DEVICE, SMOKE, build_e4b, clip_of, machine, peak_gib, real_clips, reset_peak, table
     from ovoz.gemma.decoder import GemmaDecoder
     from ovoz.gemma.loading import ModelInfo
     from ovoz.gemma.processor import build_processor
     from ovoz.serve import ServeSettings, create_app
     from ovoz.transcriber import Transcriber
-    from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     model, tokenizer = build_e4b()
     processor = build_processor(Gemma4AudioFeatureExtractor(), tokenizer)

@@ -56,11 +56,8 @@ def parse_transcription(upload: Upload, *, translation: bool = False) -> Transcr
     if not 0.0 <= temperature <= 1.0:
         raise APIError(400, f"temperature={temperature!r}: give a number between 0 and 1 (decoding is greedy "
                        "whatever it is).", param="temperature", code="invalid_temperature")
-    granularities = tuple(
-        value.strip().lower()
-        for value in upload.fields.get("timestamp_granularities[]", []) + upload.fields.get("timestamp_granularities", [])
-        if value.strip()
-    )
+    given = upload.fields.get("timestamp_granularities[]", []) + upload.fields.get("timestamp_granularities", [])
+    granularities = tuple(value.strip().lower() for value in given if value.strip())
     for value in granularities:
         if value == "word":
             raise APIError(400, "timestamp_granularities[]=word: word times are not available yet; ask for "

@@ -70,10 +70,9 @@ class Service:
         from ..types import DEFAULT_ADAPTER, DEFAULT_BASE
 
         s = self.settings
-        transcriber = load(base=s.base or DEFAULT_BASE, adapter=None if s.no_adapter else (s.adapter or DEFAULT_ADAPTER),
-                           device=s.device, dtype=s.dtype, quantization=s.quantization,
-                           local_files_only=s.local_files_only, fused_kernels=s.fused_kernels)
-        return transcriber
+        adapter = None if s.no_adapter else (s.adapter or DEFAULT_ADAPTER)
+        return load(base=s.base or DEFAULT_BASE, adapter=adapter, device=s.device, dtype=s.dtype,
+                    quantization=s.quantization, local_files_only=s.local_files_only, fused_kernels=s.fused_kernels)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:

@@ -59,7 +59,8 @@ class ServeSettings:
         if self.script not in SCRIPTS:
             raise ConfigError(f"script={self.script!r}: choose one of {', '.join(SCRIPTS)}.")
         if any(not key for key in self.api_keys):
-            raise ConfigError("api_keys: an empty key would let anyone in; remove it (OVOZ_API_KEYS is comma-separated).")
+            raise ConfigError("api_keys: an empty key would let anyone in; remove it "
+                              "(OVOZ_API_KEYS is comma-separated).")
 
     def replace(self, **changes: Any) -> "ServeSettings":
         return dataclasses.replace(self, **changes)
