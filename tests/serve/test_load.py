@@ -104,16 +104,18 @@ def test_a_client_that_disconnects_withdraws_its_chunks(tiny_model, settings, lo
                 with httpx.Client(timeout=120) as client:
                     with client.stream("POST", url + "/v1/audio/transcriptions", data=data, files=files) as response:
                         assert response.status_code == 200
-                        assert gated.entered.wait(60)
+                        assert counted.wait(60)
             else:  # the client stops waiting (its read timeout) while the engine holds the first chunk
                 with pytest.raises(httpx.ReadTimeout):
                     httpx.post(url + "/v1/audio/transcriptions", data=data, files=files,
-                               timeout=httpx.Timeout(60, read=1.0))
+                               timeout=httpx.Timeout(60, read=3.0))
 
+        counted = threading.Event()
         leaving = threading.Thread(target=leave)
         leaving.start()
         assert gated.entered.wait(60)
         waiting = service.queue.n_pending
+        counted.set()
         assert waiting >= 2  # a long upload: several chunks wait behind the one in the engine
         leaving.join(60)
         assert wait_until(lambda: service.queue.n_pending == 0), "the chunks were not withdrawn"
