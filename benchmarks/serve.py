@@ -16,7 +16,9 @@ engine sorts and refills), or one clip at a time for one client; ``server`` the 
 ``mix`` one ``--long-minutes`` upload while ``--short-clients`` clients keep sending short clips, beside the
 long recording transcribed offline alone. Columns: requests/s, RTFx (audio seconds per wall second), p50/p99
 request latency, peak GPU memory, and the server's RTFx as a share of the offline one. Prints a table and writes
-``serve-<date>.json`` under ``--results-dir`` (date, machine, versions, command, one object per row).
+``serve-<date>.json`` under ``--results-dir`` (date, machine, versions, command, one object per row). "peak GiB" is
+the process's peak during the row: weights, the row's engine (its KV cache sized for 256 new tokens a row) and
+activations.
 """
 
 from __future__ import annotations
@@ -203,15 +205,15 @@ def run(args: argparse.Namespace) -> None:
         return ovoz.TranscribeOptions(batch_size=slots, tokens_per_s_cap=args.tokens_per_s)
 
     def fixed_work(slots: int) -> None:
-        """Build the static engines this batch size may use and clear their stop tokens (random weights)."""
+        """Only this row's engine in memory: the one both the offline decode (as many clips as slots or more) and
+        the server's ``serve_jobs`` use, with its stop tokens cleared (random weights: fixed work)."""
         if DEVICE != "cuda":
             return
-        size = 1
-        while size <= slots:
-            decoder.static_engine(size, options_for(slots).max_new_tokens).stops = []
-            size *= 2
-        if slots & (slots - 1):
-            decoder.static_engine(slots, options_for(slots).max_new_tokens).stops = []
+        import torch
+
+        decoder._static.clear()
+        torch.cuda.empty_cache()
+        decoder.static_engine(slots, options_for(slots).max_new_tokens).stops = []
 
     from ovoz.repetition import max_new_tokens_for
 
@@ -264,7 +266,7 @@ def run(args: argparse.Namespace) -> None:
     slots = min(args.short_clients * 4, args.max_slots)
     options = options_for(slots)
     fixed_work(slots)
-    transcriber.transcribe(long[: 120 * 16000], options=options)  # warm-up
+    transcriber.transcribe(work / "long.wav", options=options)  # warm-up: the same engine, its graphs
     reset_peak()
     started = time.perf_counter()
     transcriber.transcribe(work / "long.wav", options=options)

@@ -30,7 +30,9 @@ def browser(tmp_path):
     options = Options()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1200,1000", f"--user-data-dir={tmp_path / 'profile'}"):
+                     "--window-size=1200,1000", f"--user-data-dir={tmp_path / 'profile'}",
+                     # a synthetic microphone (a beep), allowed without a prompt
+                     "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):
         options.add_argument(argument)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
@@ -92,3 +94,28 @@ def test_the_page_shows_the_server_s_error(browser, server, tmp_path):
     browser.find_element(By.ID, "transcribe").click()
     WebDriverWait(browser, 60).until(EC.text_to_be_present_in_element((By.ID, "status"), "Error"))
     assert "notes.wav" in browser.find_element(By.ID, "status").text
+
+
+def test_record_from_the_microphone(browser, server):
+    """The page records the (fake) microphone with MediaRecorder and sends the webm/ogg it made."""
+    import httpx
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def served() -> float:
+        metrics = httpx.get(server + "/metrics").text
+        line = next((x for x in metrics.splitlines()
+                     if x.startswith('ovoz_requests_total{endpoint="/v1/audio/transcriptions",status="200"}')), "")
+        return float(line.split()[-1]) if line else 0.0
+
+    before = served()
+    browser.get(server + "/")
+    record = browser.find_element(By.ID, "record")
+    record.click()
+    WebDriverWait(browser, 10).until(EC.text_to_be_present_in_element((By.ID, "record"), "Stop"))
+    time.sleep(1.5)  # a second and a half of the fake microphone's beeps
+    record.click()
+    WebDriverWait(browser, 120).until(EC.text_to_be_present_in_element((By.ID, "status"), "Done"))
+    assert served() == before + 1
+    assert browser.find_element(By.ID, "record").text == "Record"
