@@ -27,28 +27,12 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-
-HERE = Path(__file__).resolve().parent
-# Python put benchmarks/ first on sys.path, where benchmarks/kernels.py shadows the `kernels` package that
-# transformers imports: take it off, and load benchmarks/common.py by its path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-
-
-def load_common() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("common", HERE / "common.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["common"] = module
-    spec.loader.exec_module(module)
-
 
 COLUMNS = ["mode", "clients", "slots", "requests", "audio s", "wall s", "req/s", "RTFx", "p50 s", "p99 s",
            "long s", "peak GiB", "vs offline"]
@@ -202,10 +186,21 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    load_common()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import numpy as np
     import soundfile
-    from common import DEVICE, SMOKE, build_e4b, clip_of, machine, peak_gib, real_clips, reset_peak, table
+    from common import (
+        DEVICE,
+        SMOKE,
+        build_e4b,
+        clip_of,
+        machine,
+        peak_gib,
+        real_clips,
+        reset_peak,
+        table,
+        write_results,
+    )
     from transformers.models.gemma4 import Gemma4AudioFeatureExtractor
 
     import ovoz
@@ -330,28 +325,7 @@ def run(args: argparse.Namespace) -> None:
                  f"fused kernels {args.fused_kernels}")
     print(f"\nmachine: {machine()}; {described}")
     print(table(rows, COLUMNS))
-    write_results(args, rows, described, machine())
-
-
-def write_results(args: argparse.Namespace, rows: list[dict], described: str, machine_line: str) -> Path:
-    import importlib.metadata as metadata
-
-    versions = {"python": platform.python_version()}
-    for name in ("ovoz", "torch", "transformers", "fastapi", "uvicorn", "httpx"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    record = {
-        "benchmark": "serve", "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_line,
-        "versions": versions, "command": " ".join([Path(sys.executable).name, *sys.argv]), "smoke": args.smoke,
-        "setup": described, "columns": COLUMNS, "rows": [{c: row.get(c, "") for c in COLUMNS} for row in rows],
-    }
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    path = args.results_dir / f"serve-{time.strftime('%Y%m%d-%H%M%S')}{'-smoke' if args.smoke else ''}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"results: {path}")
-    return path
+    write_results("serve-smoke" if args.smoke else "serve", rows, COLUMNS, str(args.results_dir))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def test_serve_benchmark_smoke_prints_a_table_and_writes_json(clips, tmp_path):
     done = subprocess.run([sys.executable, str(BENCHMARK), "--smoke", "--results-dir", str(tmp_path / "results")],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    (path,) = (tmp_path / "results").glob("serve-*-smoke.json")
+    (path,) = (tmp_path / "results").glob("serve-smoke-*.json")
     record = json.loads(path.read_text())
     assert {"date", "machine", "versions", "command", "rows"} <= set(record)
     assert record["versions"]["torch"] and "--smoke" in record["command"]
