@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 SERVER_AUDIO_S = 24 * 3600.0
 """The audio a server announces to its transcriber (``expect_audio``): it decodes for hours, so with
-``fused_kernels`` auto the decoder compiles its fused kernels once, at warm-up."""
+``fused_kernels`` auto a decoder that weighs a kernel build against the job's length builds them, at warm-up."""
 
 
 class RequestCancelled(Exception):
