@@ -11,10 +11,11 @@ def register_all(commands: "argparse._SubParsersAction") -> None:
     transcribe.register(commands)
     evaluate.register(commands)
     dev.register(commands)
-    from . import merge, train
+    from . import merge, serve, train
 
     train.register(commands)
     merge.register(commands)
+    serve.register(commands)
     from . import synth
 
     synth.register(commands)
