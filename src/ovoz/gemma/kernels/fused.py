@@ -30,6 +30,7 @@ import weakref
 from typing import Any
 
 from .. import compat
+from .reference import gelu_tanh_mul, rms_norm  # noqa: F401  (the kernels' torch arithmetic)
 
 logger = logging.getLogger(__name__)
 
@@ -50,24 +51,6 @@ MLP_CLASS = "Gemma4TextMLP"
 _warm: set[str] = set()  # backends whose kernels ran in this process
 _lock = threading.Lock()
 _depth: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()  # open contexts per model instance
-
-
-def rms_norm(x: Any, weight: Any, eps: float) -> Any:
-    """``Gemma4RMSNorm`` arithmetic: float32 inside, ``x * (mean(x^2) + eps)^-0.5 * weight``, cast back."""
-    import torch
-
-    xf = x.float()
-    out = xf * torch.pow(xf.pow(2).mean(-1, keepdim=True) + eps, -0.5)
-    if weight is not None:
-        out = out * weight.float()
-    return out.type_as(x)
-
-
-def gelu_tanh_mul(gate: Any, up: Any) -> Any:
-    """``GELUTanh(gate) * up`` as Gemma 4's MLP computes it."""
-    import torch
-
-    return torch.nn.functional.gelu(gate, approximate="tanh") * up
 
 
 def is_warm(backend: str | None = None) -> bool:
