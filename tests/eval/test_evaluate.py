@@ -246,6 +246,25 @@ def test_headline_table_names_each_normalization(tmp_path):
     assert (tmp_path / "headline.txt").read_text(encoding="utf-8").strip() == table
 
 
+def test_report_says_which_published_figures_each_convention_matches(tmp_path):
+    from ovoz.text import CONVENTION_NOTES
+
+    utterances, texts = _utterances()
+    normalizers = ["published", "whisper-basic", "normalized"]
+    result = evaluate(FakeTranscriber(texts), [ModelSpec("base")], utterances, tmp_path, progress=False,
+                      normalizers=normalizers, primary="published")
+    table = headline_table(result)
+    notes = [line for line in table.split("comparable with", 1)[1].splitlines()[1:] if line.startswith("  ")]
+    assert [line.split(":")[0].strip() for line in notes] == normalizers
+    for name, line in zip(normalizers, notes):
+        assert CONVENTION_NOTES[name].matches in line and CONVENTION_NOTES[name].differs in line
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert list(summary["conventions"]) == normalizers
+    assert summary["conventions"]["whisper-basic"]["matches"] == CONVENTION_NOTES["whisper-basic"].matches
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "comparable with figures computed with Whisper" in page
+
+
 def test_score_hypotheses_rejects_mismatched_lengths():
     utterances, _ = _utterances()
     with pytest.raises(ValueError):

@@ -119,8 +119,22 @@ def summary_dict(result: EvalResult) -> dict[str, Any]:
         "decoding": result.options.to_dict(),
         "normalizers": {name: first[name].description for name in result.normalizers if name in first},
         "primary_normalizer": result.primary,
+        "conventions": conventions(result.normalizers),
         "failed_utterances_scored_as": "empty hypothesis",
         "models": [_model_summary(model, len(result.utterances)) for model in result.models],
+    }
+
+
+def conventions(names: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Per normalizer name: which published figures its numbers can stand beside (``matches``) and what it does
+    that the others do not (``differs``), from :data:`ovoz.text.CONVENTION_NOTES`; names without a note (custom
+    normalizers) are left out."""
+    from ..text import CONVENTION_NOTES
+
+    return {
+        name: {"matches": CONVENTION_NOTES[name].matches, "differs": CONVENTION_NOTES[name].differs}
+        for name in names
+        if name in CONVENTION_NOTES
     }
 
 
@@ -162,6 +176,10 @@ def headline_table(result: EvalResult) -> str:
     for name in result.normalizers:
         if result.models:
             lines.append(f"  {name}: {result.models[0].scores[name].description}")
+    notes = conventions(result.normalizers)
+    if notes:
+        lines.append("comparable with (put a figure only beside published figures scored the same way):")
+        lines += [f"  {name}: {note['matches']}. {note['differs']}" for name, note in notes.items()]
     if result.report_dir is not None:
         lines.append(f"report: {Path(result.report_dir) / HTML_FILE}")
     return "\n".join(lines)

@@ -313,8 +313,16 @@ def render_html(result: EvalResult, summary: dict[str, Any]) -> str:
     """The report page: headline table, what each normalization does, and per model plots and tables."""
     dataset = result.dataset
     options = result.options
+    notes = summary.get("conventions", {})
+
+    def _note(name: str) -> str:
+        note = notes.get(name)
+        if not note:
+            return ""
+        return f"<br>comparable with {html.escape(note['matches'])}. {html.escape(note['differs'])}"
+
     normalizers = "".join(
-        f"<li><b>{html.escape(name)}</b>: <code>{html.escape(text)}</code></li>"
+        f"<li><b>{html.escape(name)}</b>: <code>{html.escape(text)}</code>{_note(name)}</li>"
         for name, text in summary.get("normalizers", {}).items()
     )
     skipped = (
