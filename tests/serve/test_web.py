@@ -75,9 +75,14 @@ def test_upload_a_clip_see_the_transcript_and_download_srt(browser, server, tiny
     link.click()
     target = browser.downloads / (Path(clip_22k).stem + ".srt")
     deadline = time.monotonic() + 30
-    while not target.exists() and time.monotonic() < deadline:
+
+    def finished() -> bool:  # Chromium writes to a .crdownload file and renames it; the name may show up first
+        return (target.exists() and (target.stat().st_size > 0 or not expected.text.strip())
+                and not any(p.suffix == ".crdownload" for p in browser.downloads.iterdir()))
+
+    while not finished() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert target.exists(), list(browser.downloads.iterdir())
+    assert finished(), list(browser.downloads.iterdir())
     cues = list(srt.parse(target.read_text(encoding="utf-8")))
     assert " ".join(c.content for c in cues).split() == expected.text.split()
     assert cues[-1].end.total_seconds() <= expected.duration_s + 1e-3
