@@ -84,7 +84,7 @@ def build(case: dict, device: str, dtype, compile_backend: str) -> tuple[dict, l
     from transformers.activations import ACT2FN
     from transformers.models.gemma4 import modeling_gemma4 as m
 
-    from ovoz.gemma.kernels import triton_ops
+    from ovoz.gemma.kernels import triton_attention, triton_ops
 
     fused = fused_module()
     compiled = _compiled(fused, compile_backend)
@@ -122,7 +122,7 @@ def build(case: dict, device: str, dtype, compile_backend: str) -> tuple[dict, l
             out = torch.nn.functional.scaled_dot_product_attention(grouped, key, value, attn_mask=mask, scale=1.0)
             return out.reshape(batch, heads, 1, dim)
 
-        impls = {"triton": lambda: triton_ops.decode_attention(x, key, value, mask, 1.0), "eager": packed_sdpa}
+        impls = {"triton": lambda: triton_attention.decode_attention(x, key, value, mask, 1.0), "eager": packed_sdpa}
         inputs = [x, key, value, mask]
     else:
         cos = torch.randn((*case["x"][:2], width), device=device).to(dtype)

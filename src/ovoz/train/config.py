@@ -76,6 +76,9 @@ class TrainConfig:
     max_seq_length: int = _f(8192, "drop examples with more tokens than this")
     normalize_text: str | None = _f(None, "normalize transcripts with this ovoz.text normalizer")
     shuffle_buffer: int = _f(1000, "streaming shuffle buffer (rows; 0 or 1 = keep the corpus order)")
+    group_by_duration: int = _f(0, "sort each window of this many steps' examples by duration, so a batch holds "
+                                   "clips of similar length and pads little; the window's batches keep a seeded "
+                                   "random order (0 = off, the published recipe)")
     eval_limit: int | None = _f(None, "score at most this many dev clips")
     # prompt and loss
     system_prompt: str = _f(SYSTEM_PROMPT, "system turn of the trained prompt")
@@ -206,7 +209,7 @@ def validate(c: TrainConfig) -> None:
         _require(c.normalize_text in (None, *names), "normalize_text", c.normalize_text,
                  f"choose null or one of {', '.join(names)}")
         _require(c.eval_normalizer in names, "eval_normalizer", c.eval_normalizer, f"choose one of {', '.join(names)}")
-    for name in ("shuffle_buffer", "dataloader_workers"):
+    for name in ("shuffle_buffer", "dataloader_workers", "group_by_duration"):
         _require(_is_int(getattr(c, name)) and getattr(c, name) >= 0, name, getattr(c, name),
                  "give a non-negative integer")
     _require(c.max_time_s is None or (_is_number(c.max_time_s) and c.max_time_s > 0), "max_time_s", c.max_time_s,

@@ -265,10 +265,13 @@ def _error_records(skipped: list[Any]) -> Iterator[dict[str, Any]]:
     skipped.clear()
 
 
-def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = False) -> Any:
-    """A ``datasets.IterableDataset`` of examples, streamed from disk, shuffled in a buffer (training only).
+def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = False, world_size: int = 1) -> Any:
+    """A ``datasets.IterableDataset`` of examples, streamed from disk, shuffled in a buffer (training only), and with
+    ``config.group_by_duration`` grouped into batches of similar duration (:func:`group_by_duration`).
 
     The order depends only on ``config.seed`` and the epoch, so a resumed run sees the same batches.
+    ``world_size``: processes training together (each step takes ``batch_size`` examples per process, in
+    consecutive runs of the stream).
     """
     from datasets import IterableDataset
 
@@ -289,7 +292,30 @@ def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = 
         return out
 
     audio_and_error = [key for key in _EMPTY_RECORD if key not in ("id", "text")]
-    return rows.map(expand, batched=True, batch_size=1, remove_columns=audio_and_error)
+    examples = rows.map(expand, batched=True, batch_size=1, remove_columns=audio_and_error)
+    if eval or not config.group_by_duration:
+        return examples
+    unit = config.batch_size * world_size
+    return examples.map(group_by_duration, batched=True, batch_size=unit * config.group_by_duration,
+                        with_indices=True, fn_kwargs={"unit": unit, "window": unit * config.group_by_duration,
+                                                      "seed": config.seed})
+
+
+def group_by_duration(batch: dict[str, list], indices: list[int], *, unit: int, window: int,
+                      seed: int) -> dict[str, list]:
+    """One window of examples in the order that pads least: sorted by audio length, cut into runs of ``unit``
+    examples (one step's batch across processes), the runs in a random order seeded by ``seed`` and the window's
+    position in the stream (``indices``: the examples' positions; ``window``: examples per window) (so batches of long and short clips alternate, and a resumed run repeats them).
+
+    Every example of the window comes out exactly once; only the order changes.
+    """
+    import random
+
+    order = sorted(range(len(batch["id"])), key=lambda i: (len(batch["audio"][i]), len(batch["text"][i])))
+    runs = [order[start:start + unit] for start in range(0, len(order), unit)]
+    random.Random(f"{seed}:{indices[0] // window if indices else 0}").shuffle(runs)
+    chosen = [i for run in runs for i in run]
+    return {key: [values[i] for i in chosen] for key, values in batch.items()}
 
 
 def load_eval_clips(config: TrainConfig, builder: ExampleBuilder) -> Iterator[dict[str, Any]]:

@@ -182,7 +182,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     loaded = load_for_training(config, device)
     stats = DataStats()
-    train_dataset = build_dataset(config, ExampleBuilder(config, loaded.processor, stats))
+    train_dataset = build_dataset(config, ExampleBuilder(config, loaded.processor, stats), world_size=world_size)
     require_examples(config, train_dataset, stats)  # a typed error here, not TRL's bare StopIteration
     eval_dataset = None
     eval_clips = None

@@ -134,12 +134,12 @@ def test_auto_uses_the_triton_kernels_wherever_they_run(monkeypatch):
 
 
 def test_the_triton_backend_hands_out_triton_kernels():
-    from ovoz.gemma.kernels import triton_ops
+    from ovoz.gemma.kernels import triton_attention, triton_ops
 
     kernels = fused._compiled("triton")
     assert kernels["rms_norm"] is triton_ops.rms_norm
     assert kernels["gelu_tanh_mul"] is triton_ops.gelu_tanh_mul
-    assert kernels["decode_attention"] is triton_ops.decode_attention
+    assert kernels["decode_attention"] is triton_attention.decode_attention
 
 
 def test_auto_compiles_for_long_runs_or_when_already_compiled(monkeypatch):

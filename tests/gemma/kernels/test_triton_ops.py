@@ -20,8 +20,9 @@ pytest.importorskip("triton")
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
-FALLBACKS = ("_rms_norm_torch", "_gelu_tanh_mul_torch", "_apply_rotary_torch", "_decode_attention_torch")
-"""triton_ops' torch arithmetic for the cases the kernels do not cover."""
+FALLBACKS = {"triton_ops": ("_rms_norm_torch", "_gelu_tanh_mul_torch", "_apply_rotary_torch"),
+             "triton_attention": ("_decode_attention_torch",)}
+"""Each kernel module's torch arithmetic for the cases the kernels do not cover."""
 
 TOLERANCE = {"float32": 1e-5, "bfloat16": 5e-3}  # attention: twice these
 """float32 arithmetic lands near 1e-7 (attention near 1e-6: its peaked softmax). bfloat16 outputs carry their own
@@ -167,7 +168,7 @@ def check_decode_attention(device: str, generator) -> list[dict]:
     import torch
     from torch.nn.functional import scaled_dot_product_attention as sdpa
 
-    from ovoz.gemma.kernels import triton_ops
+    from ovoz.gemma.kernels import triton_attention
 
     results: list[dict] = []
     cases = [  # (batch, kv heads, width, dim, mask)
@@ -192,7 +193,7 @@ def check_decode_attention(device: str, generator) -> list[dict]:
                        attn_mask=None if ref_mask is None else ref_mask.cpu(), scale=scale, enable_gqa=True)
             mask = None if mask is None else mask.to(device)
             poison = _poisoned((batch, heads, 1, dim), dtype, device)
-            got = triton_ops.decode_attention(query, key, value, mask, scale, out=poison)
+            got = triton_attention.decode_attention(query, key, value, mask, scale, out=poison)
             _record(results, f"decode_attention b{batch} kv{kv_heads} w{width} d{dim} {kind}", got.cpu(), ref, got,
                     poison)
         # a query that sees no key gets zeros (the other rows are unaffected)
@@ -200,7 +201,7 @@ def check_decode_attention(device: str, generator) -> list[dict]:
         key, value = (torch.randn(2, 2, 50, 64, generator=generator).to(dtype).to(device) for _ in range(2))
         mask = torch.ones(2, 1, 1, 50, dtype=torch.bool)
         mask[1] = False
-        got = triton_ops.decode_attention(query, key, value, mask.to(device))
+        got = triton_attention.decode_attention(query, key, value, mask.to(device))
         ref = sdpa(query[:1].double().cpu(), key[:1].double().cpu(), value[:1].double().cpu(), enable_gqa=True)
         results.append({"name": "decode_attention: a row without keys is zeros",
                         "equal": bool((got[1] == 0).all()) and _rel(got[:1].cpu(), ref) < TOLERANCE["bfloat16"]})
@@ -232,23 +233,24 @@ def check_fallbacks(device: str, generator) -> list[dict]:
 def run_checks(device: str, seed: int) -> list[dict]:
     import torch
 
-    from ovoz.gemma.kernels import triton_ops
+    from ovoz.gemma.kernels import triton_attention, triton_ops
 
+    modules = {"triton_ops": triton_ops, "triton_attention": triton_attention}
     generator = torch.Generator().manual_seed(seed)
-    fallbacks = {name: getattr(triton_ops, name) for name in FALLBACKS}
+    fallbacks = {(module, name): getattr(modules[module], name) for module, names in FALLBACKS.items() for name in names}
 
     def refuse(*args, **kwargs):
         raise AssertionError("a kernel check fell back to torch arithmetic")
 
     rows: list[dict] = []
     try:  # the kernel checks must run the kernels
-        for name in FALLBACKS:
-            setattr(triton_ops, name, refuse)
+        for module, name in fallbacks:
+            setattr(modules[module], name, refuse)
         for check in (check_rms_norm, check_gelu_tanh_mul, check_apply_rotary, check_decode_attention):
             rows += check(device, generator)
     finally:
-        for name, function in fallbacks.items():
-            setattr(triton_ops, name, function)
+        for (module, name), function in fallbacks.items():
+            setattr(modules[module], name, function)
     return rows + check_fallbacks(device, generator)
 
 
@@ -318,7 +320,7 @@ def test_kernels_capture_in_a_cuda_graph_and_replay_on_new_inputs():
     """Captured once, replayed after the inputs change in place: the outputs follow (no host sync in capture)."""
     import torch
 
-    from ovoz.gemma.kernels import triton_ops
+    from ovoz.gemma.kernels import triton_attention, triton_ops
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
@@ -333,7 +335,7 @@ def test_kernels_capture_in_a_cuda_graph_and_replay_on_new_inputs():
 
     def step():
         return (triton_ops.rms_norm(x, w, 1e-6), triton_ops.gelu_tanh_mul(gate, up),
-                triton_ops.apply_rotary(q, cos, sin, 2), triton_ops.decode_attention(query, key, value, mask, 1.0))
+                triton_ops.apply_rotary(q, cos, sin, 2), triton_attention.decode_attention(query, key, value, mask, 1.0))
 
     step()  # build the kernels outside the capture
     torch.cuda.synchronize()

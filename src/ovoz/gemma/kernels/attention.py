@@ -42,11 +42,11 @@ def packed_gqa_attention(module: Any, query: Any, key: Any, value: Any, attentio
 def triton_decode_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
                             dropout: float = 0.0, scaling: float | None = None, **kwargs: Any):
     """transformers' SDPA attention signature; single-token queries through ovoz's Triton decode kernel
-    (:func:`ovoz.gemma.kernels.triton_ops.decode_attention`: each KV head's keys read once for its query heads)."""
+    (:func:`ovoz.gemma.kernels.triton_attention.decode_attention`: each KV head's keys read once for its query heads)."""
     if query.shape[2] != 1 or kwargs.get("output_attentions") or not query.is_cuda:
         return packed_gqa_attention(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                     **kwargs)
-    from .triton_ops import decode_attention
+    from .triton_attention import decode_attention
 
     output = decode_attention(query, key, value, attention_mask, scale=scaling)
     return output.transpose(1, 2).contiguous(), None

@@ -92,10 +92,10 @@ RECOMPILE_LIMIT = 256
 @functools.cache
 def _compiled(backend: str) -> dict[str, Any]:
     if backend == "triton":
-        from . import triton_ops
+        from . import triton_attention, triton_ops
 
         return {"rms_norm": triton_ops.rms_norm, "gelu_tanh_mul": triton_ops.gelu_tanh_mul,
-                "decode_attention": triton_ops.decode_attention}
+                "decode_attention": triton_attention.decode_attention}
     import torch
 
     if backend != "eager":
