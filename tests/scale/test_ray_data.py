@@ -138,3 +138,31 @@ def test_read_index_keeps_the_newest_row_of_each_input(tmp_path):
                                                                                       ("y", "done", "run1")]
     _write_shard(tmp_path, [new])  # the same inputs again (a retried batch): the same shard, replaced
     assert len(list((tmp_path / "_ovoz_index").glob("part-*.jsonl"))) == 2
+
+
+@pytest.mark.slow
+def test_a_batch_that_kills_its_actor_every_time_is_given_up_alone(ray_cluster, tiny_model_dir, corpus, tmp_path,
+                                                                   monkeypatch):
+    """An input that crashes the process: its batch is retried, then reported failed; the other batches finish,
+    and the next run records the outputs the dying actor had written as done."""
+    from ovoz.scale.data import FAULT_ENV, RayOptions, read_index, transcribe_corpus
+
+    (corpus / "broken.wav").unlink()
+    items = expand_inputs([str(corpus)])  # batches of 2: [a, b], [c, sub/d], [sub/e]
+    monkeypatch.setenv(FAULT_ENV, "c:")  # every actor that writes c's outputs dies
+    out = tmp_path / "ray"
+    kwargs = {"formats": ("txt",), "output_dir": out, "options": OPTIONS,
+              "load_kwargs": {"base": str(tiny_model_dir), "adapter": None, "device": "cpu", "dtype": "float32"},
+              "ray_options": RayOptions(actors=2, gpus_per_actor=0, inputs_per_batch=2, max_task_retries=1)}
+    summary = transcribe_corpus(items, **kwargs)
+    assert sorted(Path(s).name for s in summary.done) == ["a.wav", "b.flac", "e.wav"]
+    assert [Path(s).name for s, _ in summary.failed] == ["c.wav", "d.wav"]
+    assert "given up after its Ray actor died 2 times" in summary.failed[0][1]
+    assert {r["stem"]: r["status"] for r in read_index(out)} == {
+        "a": "done", "b": "done", "c": "failed", "sub/d": "failed", "sub/e": "done"}
+
+    monkeypatch.delenv(FAULT_ENV)
+    again = transcribe_corpus(items, **kwargs)  # c's outputs were written before its actor died: c is done
+    assert [Path(s).name for s in again.done] == ["d.wav"] and len(again.skipped) == 4 and not again.failed
+    rows = {r["stem"]: r for r in read_index(out)}
+    assert all(r["status"] == "done" for r in rows.values()) and rows["c"]["worker"] == "driver"

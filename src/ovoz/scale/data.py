@@ -23,7 +23,8 @@ The index (:data:`INDEX_DIR` under the output folder) is a folder of JSONL shard
 (the output name), ``source``, ``id``, ``status`` (``done`` | ``failed``), ``error``, ``audio_s``, ``outputs``,
 ``worker``, ``run_id``, ``finished_at``. Shards are never rewritten by a later run: a re-run that redoes an input
 (it failed before, or ``overwrite``) writes a newer row for it, and :func:`read_index` keeps the newest row of
-each input. Inputs that a killed *driver* left with all outputs written but no index row get a ``done`` row
+each input. Inputs whose outputs all exist but whose newest row is missing (a driver killed between the two) or says
+``failed`` (an actor that died after writing them, in a batch that was given up) get a ``done`` row
 (``worker: "driver"``) when the next run finds them.
 
 Inputs and the output folder must be paths every node of the cluster sees (one machine, or a shared file
@@ -58,7 +59,7 @@ INDEX_DIR = "_ovoz_index"
 FAULT_ENV = "OVOZ_RAY_FAULT"
 """Fault injection for tests: ``<stem>:<marker file>`` makes the actor that has just written the outputs of the
 input ``<stem>`` kill its own process (``os._exit``), once: it creates the marker first, and a marker that exists
-disarms it. Read by the driver and handed to the actors."""
+disarms it. ``<stem>:`` (no marker) kills it every time. Read by the driver and handed to the actors."""
 
 
 @dataclass(frozen=True)
@@ -113,13 +114,13 @@ def transcribe_corpus(
     summary = RunSummary()
     pending = pending_items(items, output_dir, formats, overwrite)
     pending_ids = {id(item) for item in pending}
-    indexed = {_key(row) for row in read_index(output_dir)}
+    indexed = {_key(row) for row in read_index(output_dir) if row["status"] == "done"}
     driver_rows = []
     for item in items:
         if id(item) in pending_ids:
             continue
         summary.skipped.append(str(item.source))
-        if _key(_row(item, "done", None, run_id)) not in indexed:  # outputs written, index row lost with a driver
+        if _key(_row(item, "done", None, run_id)) not in indexed:  # outputs written, the row lost (or "failed")
             driver_rows.append(_row(item, "done", None, run_id, outputs=list(output_paths(item, output_dir,
                                                                                          formats).values())))
     usable = [item for item in pending if item.error is None]
@@ -218,8 +219,9 @@ class CorpusWorker:
         if not self.fault:
             return
         stem, _, marker = self.fault.partition(":")
-        if stem == str(item.stem) and marker and not os.path.exists(marker):
-            Path(marker).write_text(f"{self.name} died after writing {item.stem}\n", encoding="utf-8")
+        if stem == str(item.stem) and not (marker and os.path.exists(marker)):
+            if marker:
+                Path(marker).write_text(f"{self.name} died after writing {item.stem}\n", encoding="utf-8")
             logger.warning("%s=%s: killing this actor (%s) after %s's outputs", FAULT_ENV, self.fault, self.name,
                            item.stem)
             os._exit(17)
@@ -296,15 +298,24 @@ def _run_on_ray(items: list[InputItem], *, formats, output_dir: Path, options: T
 
 def _map(dataset: Any, ray: Any, actors: int, gpus: float, ray_options: RayOptions,
          constructor: dict[str, Any]) -> Any:
+    import inspect
+
+    retries: dict[str, Any] = {"max_restarts": -1,  # a dead actor is restarted (loading its model again) ...
+                               "max_task_retries": ray_options.max_task_retries}  # ... and its batch retried
+    parameters = inspect.signature(dataset.map_batches).parameters
+    if "max_task_retries" not in parameters and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        logger.warning("this Ray's map_batches takes no actor retry limits; Ray's defaults apply (a batch whose "
+                       "actor dies is retried without limit)")
+        retries = {}
     return dataset.map_batches(
         CorpusWorker,
         batch_size=ray_options.inputs_per_batch,
-        compute=ray.data.ActorPoolStrategy(size=actors),
+        # One batch at a time per actor: an actor that dies takes only its own batch down (and its retries).
+        compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
         num_gpus=gpus,
         num_cpus=ray_options.cpus_per_actor,
         fn_constructor_kwargs=constructor,
-        max_restarts=-1,  # a dead actor is restarted (loading its model again) ...
-        max_task_retries=ray_options.max_task_retries,  # ... and its batch retried, this many times at most
+        **retries,
     )
 
 
