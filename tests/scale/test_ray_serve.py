@@ -96,3 +96,22 @@ def test_two_replicas_serve_what_the_app_serves(replicas, settings, tiny_model, 
     with open(clip_22k, "rb") as audio:  # OpenAI's streaming events pass through Ray's proxy
         events = list(client.audio.transcriptions.create(model="whisper-1", file=audio, stream=True))
     assert events[-1].type == "transcript.text.done" and events[-1].text == expected[clip_22k, "json"]
+
+
+def test_serve_run_builder_reads_settings_like_the_environment(monkeypatch):
+    """``serve run ovoz.scale.serve:app_builder replicas=3 ...``: arguments parse as OVOZ_* variables do."""
+    from ovoz.errors import ConfigError
+    from ovoz.scale.serve import app_builder
+
+    monkeypatch.setenv("OVOZ_MAX_NEW_TOKENS", "32")
+    app = app_builder({"replicas": "3", "base": "/models/e4b", "batch_size": "64", "warmup": "off",
+                       "gpus_per_replica": "1", "cpus_per_replica": "2"})
+    deployment = app._bound_deployment
+    settings = deployment.init_args[0]
+    assert (settings.base, settings.batch_size, settings.warmup, settings.max_new_tokens) == ("/models/e4b", 64,
+                                                                                              False, 32)
+    assert deployment.num_replicas == 3 and deployment.ray_actor_options == {"num_gpus": 1.0, "num_cpus": 2.0}
+    with pytest.raises(ConfigError, match="unknown argument"):
+        app_builder({"replica": "2"})
+    with pytest.raises(ConfigError, match="(?i)batch_size"):
+        app_builder({"batch_size": "many"})

@@ -129,6 +129,8 @@ def run_replicas(settings: ServeSettings, replicas: int, *, address: str | None 
         return serve.run(app, name=DEPLOYMENT, route_prefix="/")
     try:
         serve.run(app, name=DEPLOYMENT, route_prefix="/", blocking=True)
+    except KeyboardInterrupt:
+        logger.info("interrupted: stopping the replicas")
     finally:
         serve.delete(DEPLOYMENT)
     return None
