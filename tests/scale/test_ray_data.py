@@ -122,6 +122,10 @@ def test_ray_options_are_checked_before_anything_runs(tmp_path, capsys):
         RayOptions(actors=0)
     assert cli.main(["transcribe", str(tmp_path / "x.wav"), "--ray"]) == cli.EXIT_USAGE
     assert "--output-dir" in capsys.readouterr().err
+    (tmp_path / "in").mkdir()
+    assert cli.main(["transcribe", "-o", str(tmp_path / "out"), "--ray", str(tmp_path / "in"),
+                     str(tmp_path / "x.wav")]) == cli.EXIT_USAGE
+    assert "put the inputs before --ray" in capsys.readouterr().err
 
 
 def test_read_index_keeps_the_newest_row_of_each_input(tmp_path):

@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--stream prints text; with formats other than txt also give --output-dir.")
     if args.ray is not None and (args.output_dir is None or args.stream):
         raise ConfigError("--ray writes files on the cluster: give --output-dir (and no --stream).")
+    if args.ray and Path(args.ray).exists():
+        raise ConfigError(f"--ray took {args.ray!r} as the cluster's address, but it is a file or folder: put the "
+                          "inputs before --ray, or give the address (--ray auto).")
     # Everything that can be checked without the model is checked before it loads: the formats, the inputs
     # (missing files, FIFOs, bad manifest rows are marked unusable), the output folder.
     if args.output_dir is not None:
