@@ -53,7 +53,8 @@ def _outputs(folder: Path) -> dict[str, object]:
         if path.is_dir() or "_ovoz_index" in path.parts:
             continue
         text = path.read_text(encoding="utf-8")
-        found[str(path.relative_to(folder))] = _without_measurements(json.loads(text)) if path.suffix == ".json" else text
+        name = str(path.relative_to(folder))
+        found[name] = _without_measurements(json.loads(text)) if path.suffix == ".json" else text
     return found
 
 

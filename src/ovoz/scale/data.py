@@ -209,7 +209,7 @@ class CorpusWorker:
             if isinstance(outcome, BaseException):
                 raise outcome
             write_outputs(outcome, self.formats, paths, subtitle_options=self.subtitle_options)
-        except Exception as error:  # one bad input must not end the job: its row says why
+        except Exception as error:  # noqa: BLE001 - one bad input must not end the job: its row says why
             return _row(item, "failed", failure_reason(item, error), self.run_id, worker=self.name)
         self._maybe_die(item)
         return _row(item, "done", None, self.run_id, audio_s=outcome.duration_s, outputs=list(paths.values()),
@@ -329,4 +329,4 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     return plain
 
 
-__all__ = ["INDEX_DIR", "FAULT_ENV", "RayOptions", "CorpusWorker", "transcribe_corpus", "read_index"]
+__all__ = ["FAULT_ENV", "INDEX_DIR", "CorpusWorker", "RayOptions", "read_index", "transcribe_corpus"]

@@ -21,7 +21,8 @@ Two ways to start it:
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import ConfigError, DependencyError
 from ..serve.settings import ServeSettings, env_name
