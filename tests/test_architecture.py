@@ -108,7 +108,7 @@ def test_only_ovoz_gemma_imports_gemma4_classes_and_peft():
 
 def test_import_ovoz_stays_light():
     code = ("import sys, ovoz, ovoz.types, ovoz.decoding, ovoz.errors; "
-            "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl', 'fastapi') if m in sys.modules]; "
+            "heavy = [m for m in ('torch', 'transformers', 'peft', 'trl', 'fastapi', 'ray') if m in sys.modules]; "
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

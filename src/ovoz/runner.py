@@ -138,7 +138,7 @@ def run(
         for start in range(0, len(pending), window):
             group = pending[start : start + window]
             usable = [item for item in group if item.error is None]
-            results = _transcribe_together(model, usable, options) if batched and usable else {}
+            results = transcribe_together(model, usable, options) if batched and usable else {}
             for item in group:
                 if item.error is not None:
                     _fail(summary, item, item.error)
@@ -159,12 +159,8 @@ def run(
                     # Streamed text already went to stdout: do not print the txt output a second time.
                     write_formats = tuple(f for f in formats if not (to_stdout and on_text is not None and f == "txt"))
                     write_outputs(transcript, write_formats, paths, subtitle_options=subtitle_options)
-                except OvozError as error:
-                    _fail(summary, item, str(error))
-                    continue
                 except Exception as error:  # one bad input must not end a long run; the summary names it
-                    logger.debug("%s failed", item.source, exc_info=True)
-                    _fail(summary, item, f"{type(error).__name__}: {error}")
+                    _fail(summary, item, failure_reason(item, error))
                     continue
                 finally:
                     if batched:
@@ -175,9 +171,19 @@ def run(
     return summary
 
 
-def _transcribe_together(model: Any, items: list[InputItem], options: TranscribeOptions) -> dict[int, Any]:
-    """``{id(item): Transcript or the exception it ended in}``. A batch that fails as a whole (an error no
-    input was blamed for, out of memory, ...) is redone one input at a time, so only its culprit fails."""
+def failure_reason(item: InputItem, error: BaseException) -> str:
+    """The line a failed input is reported with: an ovoz error's own message (it names the input and the fix),
+    else the exception's type and message (its traceback goes to the debug log)."""
+    if isinstance(error, OvozError):
+        return str(error)
+    logger.debug("%s failed", item.source, exc_info=error)
+    return f"{type(error).__name__}: {error}"
+
+
+def transcribe_together(model: Any, items: list[InputItem], options: TranscribeOptions) -> dict[int, Any]:
+    """``{id(item): Transcript or the exception it ended in}``, decoding ``items`` as one batch of the model's
+    (``transcribe_batch``). A batch that fails as a whole (an error no input was blamed for, out of memory, ...)
+    is redone one input at a time, so only its culprit fails."""
     try:
         outcomes = list(model.transcribe_batch([item.source for item in items], options=options))
     except Exception as error:  # recorded per input below; KeyboardInterrupt still stops the run
@@ -188,7 +194,7 @@ def _transcribe_together(model: Any, items: list[InputItem], options: Transcribe
                        type(error).__name__, error)
         outcomes = []
         for item in items:
-            outcomes.append(_transcribe_together(model, [item], options)[id(item)])
+            outcomes.append(transcribe_together(model, [item], options)[id(item)])
     return {id(item): outcome for item, outcome in zip(items, outcomes)}
 
 

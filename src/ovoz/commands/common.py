@@ -28,18 +28,23 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                             "about a second, cached on disk); auto: wherever they run (default auto)")
 
 
+def load_kwargs_from_args(args: argparse.Namespace) -> dict:
+    """:func:`ovoz.load`'s arguments from the model flags."""
+    return {
+        "base": args.base,
+        "adapter": None if args.no_adapter else args.adapter,
+        "device": args.device,
+        "dtype": args.dtype,
+        "quantization": "4bit" if args.four_bit else None,
+        "local_files_only": args.local_files_only,
+        "fused_kernels": fused_kernels_from_args(args),
+    }
+
+
 def load_model_from_args(args: argparse.Namespace):
     from ..api import load
 
-    return load(
-        base=args.base,
-        adapter=None if args.no_adapter else args.adapter,
-        device=args.device,
-        dtype=args.dtype,
-        quantization="4bit" if args.four_bit else None,
-        local_files_only=args.local_files_only,
-        fused_kernels=fused_kernels_from_args(args),
-    )
+    return load(**load_kwargs_from_args(args))
 
 
 def fused_kernels_from_args(args: argparse.Namespace) -> bool | None:

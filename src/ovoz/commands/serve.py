@@ -37,6 +37,14 @@ def register(commands: "argparse._SubParsersAction") -> None:
                      help="engine slots: chunks of all requests decoded together (default 8; on a GPU 64-256)")
     dec.add_argument("--max-new-tokens", type=int, help="new tokens per chunk at most (default 256)")
     dec.add_argument("--script", choices=["latin", "cyrillic"], help="output script (default latin)")
+    ray = parser.add_argument_group("Ray Serve (replicas behind one endpoint; needs pip install 'ovoz[ray]')")
+    ray.add_argument("--ray-replicas", type=int, metavar="N",
+                     help="serve N replicas of this server through Ray Serve's proxy on --host/--port "
+                          "(one model each, one GPU each on a cluster with GPUs)")
+    ray.add_argument("--ray-address", metavar="ADDRESS",
+                     help="the Ray cluster (auto, host:6379, ray://host:10001; default RAY_ADDRESS, else a local one)")
+    ray.add_argument("--ray-gpus-per-replica", type=float, metavar="G",
+                     help="GPUs per replica (default 1 on a cluster with GPUs, else 0)")
     parser.set_defaults(handler=run)
 
 
@@ -68,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import DependencyError
 
     settings = settings_from_args(args)
+    if args.ray_replicas is not None:
+        from ..scale.serve import run_replicas
+
+        run_replicas(settings, args.ray_replicas, address=args.ray_address,
+                     gpus_per_replica=args.ray_gpus_per_replica)
+        return 0
     try:
         import uvicorn
     except ImportError as error:

@@ -38,6 +38,16 @@ def register(commands: "argparse._SubParsersAction") -> None:
                      help=f"long audio: preferred chunk length in seconds (default {defaults.chunk_target_s:g}, max 30)")
     dec.add_argument("--no-vad", action="store_true", help="long audio: fixed 30 s windows instead of VAD")
     dec.add_argument("--no-repetition-guard", action="store_true", help="keep runaway repetitions")
+    ray = parser.add_argument_group("Ray (a corpus over many GPUs or machines; needs pip install 'ovoz[ray]')")
+    ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="transcribe on a Ray cluster: ADDRESS (auto, host:6379, ray://host:10001), else RAY_ADDRESS, "
+                          "else a local cluster of this machine. Needs --output-dir; writes an index under "
+                          "OUTPUT_DIR/_ovoz_index")
+    ray.add_argument("--ray-actors", type=int, metavar="N", help="actors, one model each (default: one per GPU)")
+    ray.add_argument("--ray-gpus-per-actor", type=float, metavar="G",
+                     help="GPUs per actor (default 1 on a cluster with GPUs, else 0)")
+    ray.add_argument("--ray-batch", type=int, default=16, metavar="N",
+                     help="inputs handed to an actor at once: the unit of retry and of index shards (default 16)")
     parser.set_defaults(handler=run)
 
 
@@ -57,10 +67,17 @@ def run(args: argparse.Namespace) -> int:
     items = expand_inputs(args.inputs)
     if args.stream and args.output_dir is None and formats != ("txt",):
         raise ConfigError("--stream prints text; with formats other than txt also give --output-dir.")
+    if args.ray is not None and (args.output_dir is None or args.stream):
+        raise ConfigError("--ray writes files on the cluster: give --output-dir (and no --stream).")
+    if args.ray and Path(args.ray).exists():
+        raise ConfigError(f"--ray took {args.ray!r} as the cluster's address, but it is a file or folder: put the "
+                          "inputs before --ray, or give the address (--ray auto).")
     # Everything that can be checked without the model is checked before it loads: the formats, the inputs
     # (missing files, FIFOs, bad manifest rows are marked unusable), the output folder.
     if args.output_dir is not None:
         check_output_dir(args.output_dir)
+    if args.ray is not None:
+        return _run_on_ray(args, items, formats, options, subtitle_options)
     # A finished run re-run loads nothing: the model is loaded only when some input is left to do.
     pending = runner.pending_items(items, args.output_dir, formats, args.overwrite)
     model = load_model_from_args(args) if any(item.error is None for item in pending) else None
@@ -73,5 +90,19 @@ def run(args: argparse.Namespace) -> int:
         model, items, formats=formats, output_dir=args.output_dir, options=options, overwrite=args.overwrite,
         on_text=echo if args.stream else None, subtitle_options=subtitle_options,
     )
+    print(summary.describe(), file=sys.stderr)
+    return EXIT_FAILED_INPUTS if summary.failed else EXIT_OK
+
+
+def _run_on_ray(args: argparse.Namespace, items: list, formats: tuple[str, ...], options: TranscribeOptions,
+                subtitle_options) -> int:
+    from ..scale.data import RayOptions, transcribe_corpus
+    from .common import EXIT_FAILED_INPUTS, EXIT_OK, load_kwargs_from_args
+
+    ray_options = RayOptions(address=args.ray or None, actors=args.ray_actors,
+                             gpus_per_actor=args.ray_gpus_per_actor, inputs_per_batch=args.ray_batch)
+    summary = transcribe_corpus(items, formats=formats, output_dir=args.output_dir, options=options,
+                                load_kwargs=load_kwargs_from_args(args), ray_options=ray_options,
+                                overwrite=args.overwrite, subtitle_options=subtitle_options)
     print(summary.describe(), file=sys.stderr)
     return EXIT_FAILED_INPUTS if summary.failed else EXIT_OK

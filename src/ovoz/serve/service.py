@@ -42,6 +42,17 @@ class Prepared:
     filename: str | None
 
 
+def load_transcriber(settings: ServeSettings) -> Any:
+    """The model that ``settings`` name (base, adapter, device, dtype, quantization, ...), loaded."""
+    from ..api import load
+    from ..types import DEFAULT_ADAPTER, DEFAULT_BASE
+
+    s = settings
+    adapter = None if s.no_adapter else (s.adapter or DEFAULT_ADAPTER)
+    return load(base=s.base or DEFAULT_BASE, adapter=adapter, device=s.device, dtype=s.dtype,
+                quantization=s.quantization, local_files_only=s.local_files_only, fused_kernels=s.fused_kernels)
+
+
 class Service:
     """Everything one app shares: settings, the queue, the model thread, metrics, admission counting."""
 
@@ -66,13 +77,7 @@ class Service:
         self._done_audio: collections.deque = collections.deque(maxlen=256)  # (finished at, audio seconds)
 
     def _load(self) -> Any:
-        from ..api import load
-        from ..types import DEFAULT_ADAPTER, DEFAULT_BASE
-
-        s = self.settings
-        adapter = None if s.no_adapter else (s.adapter or DEFAULT_ADAPTER)
-        return load(base=s.base or DEFAULT_BASE, adapter=adapter, device=s.device, dtype=s.dtype,
-                    quantization=s.quantization, local_files_only=s.local_files_only, fused_kernels=s.fused_kernels)
+        return load_transcriber(self.settings)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
