@@ -72,7 +72,8 @@ class Service:
         s = self.settings
         adapter = None if s.no_adapter else (s.adapter or DEFAULT_ADAPTER)
         return load(base=s.base or DEFAULT_BASE, adapter=adapter, device=s.device, dtype=s.dtype,
-                    quantization=s.quantization, local_files_only=s.local_files_only, fused_kernels=s.fused_kernels)
+                    quantization=s.quantization, local_files_only=s.local_files_only, fused_kernels=s.fused_kernels,
+                    engine=s.engine)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
