@@ -380,7 +380,7 @@ class VLLMDecoder:
                     except Exception as error:  # noqa: BLE001 - this job gets it; the others go on
                         job.done(error)
                         continue
-                    running[ids[0]] = job
+                    running[_external_id(ids[0])] = job
             if not running:
                 if source.closed:
                     return
@@ -447,6 +447,12 @@ class VLLMDecoder:
             yield child
         finally:
             child.close()
+
+
+def _external_id(request_id: str) -> str:
+    """The id a request's outputs carry: ``LLM.enqueue`` returns vLLM's internal id, the caller's id followed by
+    ``-`` and 8 random characters; outputs and ``abort_request`` use the caller's."""
+    return request_id.rsplit("-", 1)[0]
 
 
 def _shutdown(llm: Any) -> None:
