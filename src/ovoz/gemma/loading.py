@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DependencyError, ModelLoadError, named
 
@@ -96,7 +96,7 @@ def load_decoder(
     engine: str = "auto",
     fused_kernels: bool | None = None,
     vllm_options: Any = None,
-) -> Union["GemmaDecoder", "VLLMDecoder"]:
+) -> "GemmaDecoder | VLLMDecoder":
     """Load a Gemma 4 audio model and (optionally) a LoRA adapter as a :class:`ovoz.gemma.decoder.GemmaDecoder`.
 
     ``base``/``adapter``: hub ids or local folders; ``adapter=None`` runs the base alone. ``base="demo"``: the small
@@ -258,7 +258,7 @@ def _load_vllm(base: str | Path, adapter: str | Path | None, *, device: str | No
                                        merge=merge if adapter_folder is None else None, owned=owned,
                                        base_folder=base_folder)
     try:
-        decoder.llm  # build the engine now: load errors belong to load()
+        decoder.start()  # build the engine now: load errors belong to load()
     except BaseException:
         decoder.close()
         raise

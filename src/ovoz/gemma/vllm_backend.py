@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import json
 import logging
 import os
@@ -260,7 +259,6 @@ class VLLMDecoder:
         self.model = None  # no transformers model in this process: vLLM holds the weights
         self._llm: Any = None
         self._lock = threading.Lock()
-        self._ids = itertools.count()
         from .generate import stop_token_ids
 
         self.stop_ids = stop_token_ids(processor.tokenizer)
@@ -283,6 +281,10 @@ class VLLMDecoder:
                                       max_num_seqs=self.options.max_num_seqs)
                 logger.info("vLLM engine for %s built in %.1f s", self.info.base, time.perf_counter() - started)
             return self._llm
+
+    def start(self) -> None:
+        """Build the vLLM engine now (otherwise it is built on first use)."""
+        self.llm  # noqa: B018 - the property builds it
 
     def release(self) -> None:
         """Drop the vLLM engine (its memory is freed once nothing else holds it); the next call builds it again."""
