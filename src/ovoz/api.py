@@ -16,7 +16,8 @@ def load(base: str | Path = DEFAULT_BASE, adapter: str | Path | None = DEFAULT_A
 
     ``base``/``adapter``: hub ids or local folders; ``adapter=None`` runs the base alone. The keyword arguments
     (``device``, ``dtype``, ``quantization``, ``local_files_only``, ``merge_adapter``, ``revision``, ``engine``,
-    ``fused_kernels``) are those of :func:`ovoz.gemma.loading.load_decoder`.
+    ``fused_kernels``, ``vllm_options``) are those of :func:`ovoz.gemma.loading.load_decoder`; ``engine="vllm"`` decodes
+    with vLLM (docs/vllm.md).
     """
     from .gemma.loading import load_decoder
     from .transcriber import Transcriber

@@ -1,7 +1,7 @@
 """The interface between ovoz's pipeline and a model backend: clips in; tokens, text, log-probabilities and timings out.
 
 Everything above this line (long-audio pipeline, runner, evaluation, server) talks to a :class:`Decoder`; only a
-backend (``ovoz.gemma.GemmaDecoder`` today) knows how a model turns 16 kHz clips of at most 30 s into text.
+backend (``ovoz.gemma.decoder.GemmaDecoder``, ``ovoz.gemma.vllm_backend.VLLMDecoder``) knows how a model turns 16 kHz clips of at most 30 s into text.
 Pure types: importing this module loads neither torch nor transformers.
 """
 

@@ -32,6 +32,8 @@ USER_PROMPT = "Please transcribe this audio."
 
 OUTPUT_FORMATS = ("txt", "json", "srt", "vtt", "tsv")
 SCRIPTS = ("latin", "cyrillic")
+ENGINES = ("auto", "static", "generate", "vllm")
+"""Decoding engines: ovoz's own on transformers (``auto``: ``static`` on CUDA, ``generate`` on the CPU) and vLLM."""
 
 
 @dataclass(frozen=True)

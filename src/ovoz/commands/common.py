@@ -9,7 +9,7 @@ EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE, EXIT_MODEL = 0, 1, 2, 3
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model choices shared by transcribe, eval and serve."""
-    from ..types import DEFAULT_ADAPTER, DEFAULT_BASE
+    from ..types import DEFAULT_ADAPTER, DEFAULT_BASE, ENGINES
 
     group = parser.add_argument_group("model")
     group.add_argument("--base", default=DEFAULT_BASE, help=f"base model: hub id or local folder (default {DEFAULT_BASE})")
@@ -23,6 +23,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--4bit", dest="four_bit", action="store_true",
                        help="4-bit base through bitsandbytes (CUDA only)")
     group.add_argument("--local-files-only", action="store_true", help="never contact the hub; use local folders/cache")
+    group.add_argument("--engine", choices=list(ENGINES), default="auto",
+                       help="decoding engine: ovoz's own (auto: the static CUDA-graph engine on a GPU, plain generate "
+                            "on the CPU) or vllm (needs vLLM installed; adapters are merged first; see docs/vllm.md)")
     group.add_argument("--fused-kernels", choices=["auto", "on", "off"], default="auto",
                        help="CUDA: Gemma 4's norms, GELU and decode attention as ovoz's Triton kernels (built in "
                             "about a second, cached on disk); auto: wherever they run (default auto)")
@@ -38,6 +41,7 @@ def load_kwargs_from_args(args: argparse.Namespace) -> dict:
         "quantization": "4bit" if args.four_bit else None,
         "local_files_only": args.local_files_only,
         "fused_kernels": fused_kernels_from_args(args),
+        "engine": args.engine,
     }
 
 

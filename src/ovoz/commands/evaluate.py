@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         local_files_only=args.local_files_only,
         merge_adapter=False,
         fused_kernels=fused_kernels_from_args(args),
+        engine=args.engine,
     )
     extra = {"normalizers": normalizers} if normalizers else {}
     result = evaluate(

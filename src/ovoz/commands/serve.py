@@ -68,6 +68,7 @@ def settings_from_args(args: argparse.Namespace, environ=None):
         "quantization": "4bit" if args.four_bit else None,
         "local_files_only": True if args.local_files_only else None,
         "fused_kernels": fused_kernels_from_args(args) if args.fused_kernels != "auto" else None,
+        "engine": args.engine if args.engine != "auto" else None,
     }
     return ServeSettings.from_env(environ, **flags)
 

@@ -17,12 +17,14 @@ import numpy as np
 
 from ..decoding import Decoded, DecodeStats, JobSource, Prompt
 from ..errors import ConfigError
+from ..types import ENGINES as ALL_ENGINES
 from ..types import MAX_AUDIO_TOKENS, SAMPLE_RATE
 from .kernels import fused
 
 logger = logging.getLogger(__name__)
 
-ENGINES = ("auto", "static", "generate")
+ENGINES = tuple(name for name in ALL_ENGINES if name != "vllm")
+"""ovoz's own engines (vLLM is :class:`ovoz.gemma.vllm_backend.VLLMDecoder`)."""
 CPU_BATCH_SIZE = 8
 """Rows decoded together by plain ``generate`` (the CPU) when the options leave it open."""
 

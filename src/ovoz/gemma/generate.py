@@ -63,6 +63,15 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
+def check_clip(clip: np.ndarray) -> None:
+    """Raise :class:`AudioTooLongError` for a clip over 30 s (one prompt holds at most that)."""
+    if len(clip) > MAX_CLIP_SAMPLES:
+        raise AudioTooLongError(
+            f"<clip of {len(clip) / SAMPLE_RATE:.1f} s>",
+            "one prompt holds at most 30 s; split the audio first (ovoz.pipeline does).",
+        )
+
+
 def prepare_inputs(processor: Any, clips: Sequence[np.ndarray], system: str, user: str, device: Any = None) -> Any:
     """Tokenize the trained prompt and extract audio features for a batch of 16 kHz clips.
 
@@ -70,11 +79,7 @@ def prepare_inputs(processor: Any, clips: Sequence[np.ndarray], system: str, use
     processor's numpy code, which otherwise runs).
     """
     for clip in clips:
-        if len(clip) > MAX_CLIP_SAMPLES:
-            raise AudioTooLongError(
-                f"<clip of {len(clip) / SAMPLE_RATE:.1f} s>",
-                "one prompt holds at most 30 s; split the audio first (ovoz.pipeline does).",
-            )
+        check_clip(clip)
     if device is not None and getattr(device, "type", str(device)) == "cuda":
         from . import features
 

@@ -6,6 +6,7 @@ requested device, applies the adapter (Unsloth- or PEFT-saved) and returns a :cl
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -16,13 +17,15 @@ from ..errors import ConfigError, DependencyError, ModelLoadError, named
 
 if TYPE_CHECKING:
     from .decoder import GemmaDecoder
+    from .vllm_backend import VLLMDecoder
 
 logger = logging.getLogger(__name__)
 
-from ..types import DEFAULT_ADAPTER, DEFAULT_BASE, DEFAULT_BASE_4BIT
+from ..types import DEFAULT_ADAPTER, DEFAULT_BASE, DEFAULT_BASE_4BIT, ENGINES
 from .hub import read_config, resolve_folder, resolve_folders, weight_errors, weights_error  # noqa: F401 (re-exported)
 
 DTYPES = ("bfloat16", "float16", "float32")
+
 SKIP_4BIT_MODULES = ("audio_tower", "embed_audio", "lm_head")
 """Left in bf16 by 4-bit loading, as in Unsloth's pre-quantized checkpoint: the audio tower's clippable linears, the
 audio embedder and the output head."""
@@ -50,6 +53,8 @@ class ModelInfo:
     adapted_parts: dict[str, int] | None = None
     merged: bool = False
     load_s: float = 0.0
+    engine: str = "ovoz"
+    """``"ovoz"`` (ovoz's own engines on transformers) or ``"vllm"``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +95,8 @@ def load_decoder(
     revision: str | None = None,
     engine: str = "auto",
     fused_kernels: bool | None = None,
-) -> "GemmaDecoder":
+    vllm_options: Any = None,
+) -> "GemmaDecoder | VLLMDecoder":
     """Load a Gemma 4 audio model and (optionally) a LoRA adapter as a :class:`ovoz.gemma.decoder.GemmaDecoder`.
 
     ``base``/``adapter``: hub ids or local folders; ``adapter=None`` runs the base alone. ``base="demo"``: the small
@@ -101,7 +107,9 @@ def load_decoder(
     then becomes the pre-quantized ``unsloth/gemma-4-e4b-it-unsloth-bnb-4bit``). ``merge_adapter`` folds the
     LoRA weights into the base after loading (faster inference; not possible on a 4-bit base).
     ``engine``: ``"auto"`` (static-cache CUDA-graph engine on CUDA, plain ``generate`` on the CPU),
-    ``"static"`` or ``"generate"``. ``fused_kernels``: the static engine runs Gemma 4's norms, rotary embedding and
+    ``"static"``, ``"generate"`` or ``"vllm"`` (vLLM's engine, in an environment that has vLLM: docs/vllm.md; an
+    adapter is then always merged into a temporary copy of the base first, and ``vllm_options``, a
+    :class:`ovoz.gemma.vllm_backend.VLLMOptions` or a dict of its fields, sets up vLLM). ``fused_kernels``: the static engine runs Gemma 4's norms, rotary embedding and
     MLP activation as compiled kernels (:mod:`ovoz.gemma.kernels.fused`), about a third faster after a compilation of 10-25 s
     once per process (BENCHMARKS.md); ``None`` (auto) uses them on CUDA for runs of 3 h of audio or more, and
     for every run once they are compiled.
@@ -113,8 +121,14 @@ def load_decoder(
     from .processor import load_processor
 
     started = time.perf_counter()
+    if engine not in ENGINES:
+        raise ConfigError(f"engine={engine!r}: choose one of {', '.join(ENGINES)}.")
     if is_demo(base) and adapter is not None and str(adapter) == DEFAULT_ADAPTER:
         adapter = None  # the published adapter is for E4B, not for the demo model
+    if engine == "vllm":
+        return _load_vllm(base, adapter, device=device, dtype=dtype, quantization=quantization,
+                          local_files_only=local_files_only, revision=revision, options=vllm_options,
+                          started=started)
     device = resolve_device(device)
     dtype_name = resolve_dtype(dtype)
     torch_dtype = getattr(torch, dtype_name)
@@ -174,6 +188,84 @@ def load_decoder(
     from .decoder import GemmaDecoder
 
     return GemmaDecoder(model, processor, info, engine=engine, fused_kernels=fused_kernels)
+
+
+def save_merged(decoder: "GemmaDecoder", output_dir: Path) -> Path:
+    """Write a decoder's (merged) model and processor as a plain model folder that ``from_pretrained`` reads."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    decoder.model.save_pretrained(output_dir)
+    decoder.processor.save_pretrained(output_dir)
+    return output_dir
+
+
+def merge_to_temporary(base: str | Path, adapter: str | Path, *, dtype: str, local_files_only: bool = False,
+                       revision: str | None = None) -> tuple[Path, str | None, dict[str, int] | None]:
+    """``adapter`` merged into ``base`` on the CPU, saved in a new temporary folder (the caller deletes it):
+    the folder, the adapter's summary and its adapted parts. How an engine without audio-tower LoRA gets one."""
+    import tempfile
+
+    decoder = load_decoder(base, adapter, device="cpu", dtype=dtype, local_files_only=local_files_only,
+                           merge_adapter=True, revision=revision, engine="generate")
+    folder = Path(tempfile.mkdtemp(prefix="ovoz-merged-"))
+    try:
+        save_merged(decoder, folder)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    logger.info("merged %s into %s for vLLM: %s", adapter, base, folder)
+    return folder, decoder.info.adapter_summary, decoder.info.adapted_parts
+
+
+def _load_vllm(base: str | Path, adapter: str | Path | None, *, device: str | None, dtype: str | None,
+               quantization: str | None, local_files_only: bool, revision: str | None, options: Any,
+               started: float) -> "VLLMDecoder":
+    """The vLLM backend: check vLLM, resolve the folders, merge an adapter into a temporary copy of the base (vLLM
+    would drop its audio-tower part), then hand the folder to :class:`ovoz.gemma.vllm_backend.VLLMDecoder`."""
+    from . import vllm_backend
+    from .processor import load_processor
+
+    options = vllm_backend.VLLMOptions.of(options)
+    dtype_name = resolve_dtype(dtype)
+    if quantization is not None:
+        raise ConfigError(f"quantization={quantization!r} with engine='vllm': ovoz's vLLM backend serves bf16 or "
+                          "float32 weights; drop --4bit.")
+    vllm_backend.require_vllm(device)
+    vdevice = vllm_backend.vllm_device(device)
+    base_folder, adapter_folder = resolve_folders(base, adapter, local_files_only=local_files_only, revision=revision)
+    config = read_config(base_folder, base)
+    if "quantization_config" in config:
+        raise ConfigError(f"{named('base', base)} is pre-quantized; engine='vllm' needs the full-precision base.")
+    if not config.get("audio_config"):
+        raise ModelLoadError(f"{named('base', base)}: this Gemma 4 model has no audio tower; use an E2B/E4B model.")
+    vllm_backend.check_vision_tower(base_folder, base)
+
+    def merge(base_dir: Path, adapter_spec: str | Path, offline: bool) -> tuple[Path, Any, Any]:
+        resolved = resolve_folder(adapter_spec, kind="adapter", local_files_only=offline)
+        return merge_to_temporary(base_dir, resolved, dtype=dtype_name, local_files_only=True)
+
+    folder, owned, extra = base_folder, [], {}
+    if adapter_folder is not None:
+        folder, summary, parts = merge_to_temporary(base_folder, adapter_folder, dtype=dtype_name,
+                                                    local_files_only=True)
+        owned = [folder]
+        extra = {"adapter_summary": summary, "adapted_parts": parts, "merged": True}
+    processor = load_processor(folder)
+    info = ModelInfo(base=str(base), adapter=str(adapter) if adapter is not None else None, device=vdevice,
+                     dtype=dtype_name, quantization=None, engine="vllm", **extra)
+    decoder = vllm_backend.VLLMDecoder(folder, processor, info, dtype=dtype_name, device=vdevice, options=options,
+                                       merge=merge if adapter_folder is None else None, owned=owned,
+                                       base_folder=base_folder)
+    try:
+        decoder.start()  # build the engine now: load errors belong to load()
+    except BaseException:
+        decoder.close()
+        raise
+    decoder.info = dataclasses.replace(info, load_s=round(time.perf_counter() - started, 3))
+    logger.info("loaded %s%s into vLLM on %s (%s) in %.1f s", info.base, f" + {info.adapter}" if info.adapter else "",
+                vdevice, dtype_name, decoder.info.load_s)
+    return decoder
 
 
 def _report_adapter(name: Any, info: Any) -> None:

@@ -37,7 +37,7 @@ def merge_adapter(
     ``device``: where the merge runs (the CPU needs about 16 GB of memory for E4B in bf16).
     """
     from ..types import DEFAULT_BASE
-    from .loading import load_decoder
+    from .loading import load_decoder, save_merged
 
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
@@ -50,10 +50,7 @@ def merge_adapter(
                        merge_adapter=True)
     if transcriber.info.quantization:
         raise ConfigError(f"--base {base} is quantized; merge into the full-precision base (e.g. {DEFAULT_BASE}).")
-    model = transcriber.model
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
-    transcriber.processor.save_pretrained(output_dir)
+    save_merged(transcriber, output_dir)
     info = {"base": str(base), "adapter": str(adapter), "dtype": dtype,
             "adapter_summary": transcriber.info.adapter_summary}
     (output_dir / MERGE_INFO_NAME).write_text(json.dumps(info, indent=2), encoding="utf-8")

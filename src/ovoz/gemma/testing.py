@@ -87,16 +87,25 @@ def build_tokenizer(core: Any = None) -> Any:
     return tokenizer
 
 
+TINY_VISION = dict(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+    head_dim=16, position_embedding_size=1024,
+)
+"""A one-layer vision tower of width 32: engines that insist on a vision tower (vLLM) load the tiny model with it."""
+
+
 def model_config(tokenizer: Any, preset: Literal["tiny", "e4b"] = "tiny", *, text: dict[str, Any] | None = None,
-                 audio: dict[str, Any] | None = None) -> Any:
-    """A ``Gemma4Config`` with an audio tower and no vision tower.
+                 audio: dict[str, Any] | None = None, vision: bool | dict[str, Any] = False) -> Any:
+    """A ``Gemma4Config`` with an audio tower and (by default) no vision tower.
 
     ``tiny``: a few layers of width 64 (runs in milliseconds on a CPU).
     ``e4b``: the full-size E4B text and audio towers (GEMMA4.md), for speed and memory runs.
     ``text`` / ``audio``: ``Gemma4TextConfig`` / ``Gemma4AudioConfig`` fields that replace the preset's.
+    ``vision``: ``True`` adds a vision tower (:data:`TINY_VISION` for ``tiny``, transformers' default size for
+    ``e4b``), a dict its ``Gemma4VisionConfig`` fields. Speech never runs it; vLLM refuses a model without one.
     """
     text_overrides, audio_overrides = text or {}, audio or {}
-    from transformers import Gemma4AudioConfig, Gemma4Config, Gemma4TextConfig
+    from transformers import Gemma4AudioConfig, Gemma4Config, Gemma4TextConfig, Gemma4VisionConfig
 
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
         ("pad", P.PAD), ("eos", P.EOS), ("bos", P.BOS), ("turn_end", P.TURN_END),
@@ -133,10 +142,16 @@ def model_config(tokenizer: Any, preset: Literal["tiny", "e4b"] = "tiny", *, tex
     common = dict(pad_token_id=ids["pad"], eos_token_id=[ids["eos"], ids["turn_end"]], bos_token_id=ids["bos"])
     if preset == "e4b":
         text.setdefault("hidden_activation", "gelu_pytorch_tanh")
+    vision_config = None
+    if vision:
+        fields = dict(vision) if isinstance(vision, dict) else (dict(TINY_VISION) if preset == "tiny" else {})
+        vision_config = Gemma4VisionConfig(**fields)
+        # Soft tokens per image, as Google's checkpoints record it (vLLM reads it; transformers has no field for it).
+        vision_config.default_output_length = 280
     return Gemma4Config(
         text_config=Gemma4TextConfig(**text, **common),
         audio_config=Gemma4AudioConfig(**audio),
-        vision_config=None,
+        vision_config=vision_config,
         audio_token_id=ids["audio"], boa_token_id=ids["boa"], eoa_token_index=ids["eoa"],
         image_token_id=ids["image"], boi_token_id=ids["boi"], eoi_token_id=ids["eoi"], video_token_id=ids["video"],
         tie_word_embeddings=True,
@@ -184,11 +199,11 @@ def weight_bytes(preset: Literal["tiny", "e4b"] = "tiny", dtype: Any = None) -> 
 def save_model_folder(
     folder: str | Path, preset: Literal["tiny", "e4b"] = "tiny", *, seed: int = 0, dtype: Any = None,
     device: str = "cpu", tokenizer: Any = None, text: dict[str, Any] | None = None,
-    audio: dict[str, Any] | None = None, widen: bool | None = None,
+    audio: dict[str, Any] | None = None, widen: bool | None = None, vision: bool | dict[str, Any] = False,
 ) -> Path:
     """Write a complete Gemma 4 audio model folder (random weights) that ``ovoz.load(base=folder)`` reads.
 
-    ``tokenizer`` (default :func:`build_tokenizer`), ``text``/``audio`` (see :func:`model_config`) and ``widen``
+    ``tokenizer`` (default :func:`build_tokenizer`), ``text``/``audio``/``vision`` (see :func:`model_config`) and ``widen``
     (see :func:`build_random_model`) let other models be built the same way, e.g. the demo model.
     """
     from transformers import GenerationConfig
@@ -199,7 +214,7 @@ def save_model_folder(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = tokenizer if tokenizer is not None else build_tokenizer()
-    config = model_config(tokenizer, preset, text=text, audio=audio)
+    config = model_config(tokenizer, preset, text=text, audio=audio, vision=vision)
     model = build_random_model(config, seed=seed, dtype=dtype, device=device, widen=widen)
     model.generation_config = GenerationConfig(
         bos_token_id=config.text_config.bos_token_id,

@@ -50,7 +50,8 @@ def load_transcriber(settings: ServeSettings) -> Any:
     s = settings
     adapter = None if s.no_adapter else (s.adapter or DEFAULT_ADAPTER)
     return load(base=s.base or DEFAULT_BASE, adapter=adapter, device=s.device, dtype=s.dtype,
-                quantization=s.quantization, local_files_only=s.local_files_only, fused_kernels=s.fused_kernels)
+                quantization=s.quantization, local_files_only=s.local_files_only, fused_kernels=s.fused_kernels,
+                engine=s.engine)
 
 
 class Service:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import ConfigError
-from ..types import SCRIPTS
+from ..types import ENGINES, SCRIPTS
 
 MiB = 1 << 20
 
@@ -47,6 +47,8 @@ class ServeSettings:
     quantization: str | None = None
     local_files_only: bool = False
     fused_kernels: bool | None = None
+    engine: str = "auto"
+    """auto, static, generate (ovoz's engines) or vllm (``ovoz serve --engine vllm``; OVOZ_ENGINE)."""
 
     def __post_init__(self) -> None:
         for name in ("port", "max_upload_bytes", "max_requests", "batch_size", "max_new_tokens"):
@@ -56,6 +58,8 @@ class ServeSettings:
         for name in ("timeout_s", "timeout_per_audio_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: give a positive number of seconds.")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine={self.engine!r}: choose one of {', '.join(ENGINES)} (environment OVOZ_ENGINE).")
         if self.script not in SCRIPTS:
             raise ConfigError(f"script={self.script!r}: choose one of {', '.join(SCRIPTS)}.")
         if any(not key for key in self.api_keys):
