@@ -63,6 +63,14 @@ def make_trainer_class() -> type:
         def __init__(self, *args: Any, ovoz_config: Any = None, eval_clips: Any = None,
                      selective: bool = True, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            if selective:
+                # Gemma 4 declares ``accepts_loss_kwargs = False``, so the trainer would leave
+                # ``num_items_in_batch`` out: each micro-batch's loss would be its own token mean, averaged over
+                # the accumulation steps and (by DDP) over the processes. Batches of different token counts then
+                # weigh alike, and 1 x 16, 2 x 8 and 8 x 2 accumulation train differently. ovoz's loss takes
+                # the count itself (the model's forward never sees it): with this, the trainer counts the labelled
+                # tokens of the whole optimizer step over every process, and the loss is their sum over that count.
+                self.model_accepts_loss_kwargs = True
             self.ovoz_config = ovoz_config
             self.eval_clips = eval_clips  # callable -> iterator of {"id", "audio", "text"}
             self.selective = selective
