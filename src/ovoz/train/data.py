@@ -265,16 +265,60 @@ def _error_records(skipped: list[Any]) -> Iterator[dict[str, Any]]:
     skipped.clear()
 
 
-def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = False) -> Any:
-    """A ``datasets.IterableDataset`` of examples, streamed from disk, shuffled in a buffer (training only).
+def training_passes(config: TrainConfig) -> int | None:
+    """Passes over the corpus the training stream holds: ``ceil(epochs)``, or no end with ``max_steps``."""
+    return None if config.max_steps is not None else math.ceil(config.epochs)
 
-    The order depends only on ``config.seed`` and the epoch, so a resumed run sees the same batches.
+
+def _shuffled(records: Iterator[dict[str, Any]], size: int, rng: Any) -> Iterator[dict[str, Any]]:
+    """The records through a shuffle buffer of ``size`` (only the buffer's rows are held, never their audio)."""
+    buffer: list[dict[str, Any]] = []
+    for record in records:
+        if len(buffer) < size:
+            buffer.append(record)
+            continue
+        index = int(rng.integers(size))
+        yield buffer[index]
+        buffer[index] = record
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def _training_rows(config: TrainConfig, passes: int | None) -> Iterator[dict[str, Any]]:
+    """Pass after pass over the corpus, each shuffled on its own by ``(seed, pass)``; stops after ``passes`` (``None``:
+    never), or after a pass that held no usable row. (``train`` checks first that one pass builds an example.)"""
+    import itertools
+
+    import numpy as np
+
+    for index in itertools.count() if passes is None else range(passes):
+        records = _generate_rows(config, False)
+        if config.shuffle_buffer > 1:
+            records = _shuffled(records, config.shuffle_buffer, np.random.default_rng([config.seed, index]))
+        usable = 0
+        for record in records:
+            usable += record["error"] is None
+            yield record
+        if not usable:
+            return
+
+
+def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = False) -> Any:
+    """A ``datasets.IterableDataset`` of examples, streamed from disk; for training, shuffled in a buffer.
+
+    The training stream holds every pass of the run in order (:func:`training_passes`): the trainer sees it as one
+    epoch. Its order depends only on ``config.seed``, so batch ``n`` is the same batch whatever the number of
+    processes, and a resumed run, which skips the batches its checkpoint had trained, goes on exactly where the
+    interrupted one stopped, in any pass. (With one trainer epoch per pass, a run resumed in a later pass started
+    over from the second pass's order.)
     """
     from datasets import IterableDataset
 
-    rows = IterableDataset.from_generator(_generate_rows, gen_kwargs={"config": config, "eval": eval})
-    if not eval and config.shuffle_buffer > 1:
-        rows = rows.shuffle(seed=config.seed, buffer_size=config.shuffle_buffer)
+    if eval:
+        rows = IterableDataset.from_generator(_generate_rows, gen_kwargs={"config": config, "eval": True})
+    else:
+        rows = IterableDataset.from_generator(_training_rows,
+                                              gen_kwargs={"config": config, "passes": training_passes(config)})
 
     def expand(batch: dict[str, list]) -> dict[str, list]:
         out: dict[str, list] = {"id": [], "audio": [], "text": []}

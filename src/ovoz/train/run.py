@@ -183,7 +183,9 @@ def train(config: TrainConfig) -> TrainResult:
     loaded = load_for_training(config, device)
     stats = DataStats()
     train_dataset = build_dataset(config, ExampleBuilder(config, loaded.processor, stats))
-    require_examples(config, train_dataset, stats)  # a typed error here, not TRL's bare StopIteration
+    # A typed error here, not TRL's bare StopIteration (nor an endless search of a --max-steps stream): one pass
+    one_pass = config.replace(max_steps=None, epochs=1)
+    require_examples(config, build_dataset(one_pass, ExampleBuilder(one_pass, loaded.processor, stats)), stats)
     eval_dataset = None
     eval_clips = None
     if config.eval_data is not None:
@@ -199,7 +201,8 @@ def train(config: TrainConfig) -> TrainResult:
     args = training_arguments(config, max_steps=max_steps, device=device, bf16=loaded.bf16,
                               has_eval=eval_dataset is not None)
     trainer_class, epoch_limit = make_trainer_class()
-    callbacks = [epoch_limit(math.ceil(config.epochs))] if config.max_steps is None else []
+    # The stream holds every pass (build_dataset): the trainer's first epoch is the whole run.
+    callbacks = [epoch_limit(1)] if config.max_steps is None else []
     if config.max_time_s is not None:
         callbacks.append(trainer_class.TimeLimit(config.max_time_s))
     trainer = trainer_class(

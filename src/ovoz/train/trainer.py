@@ -18,10 +18,11 @@ def make_trainer_class() -> type:
     from trl import SFTTrainer
 
     class EpochLimit(TrainerCallback, ExportableState):
-        """Stops after ``passes`` full passes over the stream.
+        """Stops after ``passes`` full passes over the stream (ovoz passes 1: its stream holds every pass over the
+        corpus that the run makes, see ``ovoz.train.data.build_dataset``).
 
         A streamed corpus has no length: ``max_steps`` is an upper bound computed from the row count, and rows
-        dropped while decoding make a pass end earlier. Without this, the trainer would start a second pass.
+        dropped while decoding make the stream end earlier. Without this, the trainer would start the stream again.
         """
 
         def __init__(self, passes: int = 1, done: int = 0) -> None:
