@@ -34,7 +34,7 @@ def _args(model_dir, data, out, batch_size, *extra):
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=_env())
+    return subprocess.run(command, check=False, capture_output=True, text=True, timeout=300, env=_env())
 
 
 def _torchrun(*args) -> list[str]:
@@ -125,3 +125,13 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_adapter(tiny_mode
     a, b = _adapter(two_processes), _adapter(out)
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=1e-6, atol=1e-7, msg=key)
+
+
+def test_each_launched_process_trains_on_its_own_gpu():
+    from ovoz.train.run import process_device
+
+    assert process_device("cuda", "1", 2) == "cuda:1"  # torchrun / accelerate launch: LOCAL_RANK=1
+    assert process_device("cuda", None, 2) == "cuda"  # no launcher
+    assert process_device("cuda", "1", 1) == "cuda"  # one visible GPU per process (CUDA_VISIBLE_DEVICES)
+    assert process_device("cuda:0", "1", 2) == "cuda:0"  # asked for by name
+    assert process_device("cpu", "1", 0) == "cpu"

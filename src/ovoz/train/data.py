@@ -179,10 +179,11 @@ class ExampleBuilder:
 
             self.normalize = get_normalizer(config.normalize_text)
 
-    def __call__(self, row_id: str, audio_source: Any, text: str) -> list[dict[str, Any]]:
+    def __call__(self, row_id: str, audio_source: Any, text: str, *, count: bool = True) -> list[dict[str, Any]]:
+        """``count=False``: the rows and drops go uncounted (a later pass over rows already counted)."""
         from ..audio import load_audio
 
-        stats = self.stats
+        stats = self.stats if count else DataStats()
         stats.n_rows += 1
         if self.normalize is not None:
             text = self.normalize(text).strip()
@@ -219,8 +220,9 @@ class ExampleBuilder:
 
 
 _EMPTY_RECORD: dict[str, Any] = {"id": None, "text": None, "path": None, "bytes": None, "array": None,
-                                 "sample_rate": None, "error": None}
-"""A streamed record's columns: the row's id and text, its audio in one of four forms, or the reader's error."""
+                                 "sample_rate": None, "error": None, "pass": 0}
+"""A streamed record's columns: the row's id and text, its audio in one of four forms, or the reader's error; and
+the pass over the corpus it belongs to (only the first pass is counted in the data report)."""
 
 
 def _row_record(utterance: Any) -> dict[str, Any]:
@@ -298,7 +300,7 @@ def _training_rows(config: TrainConfig, passes: int | None) -> Iterator[dict[str
         usable = 0
         for record in records:
             usable += record["error"] is None
-            yield record
+            yield {**record, "pass": index}
         if not usable:
             return
 
@@ -324,10 +326,12 @@ def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = 
         out: dict[str, list] = {"id": [], "audio": [], "text": []}
         for index in range(len(batch["id"])):
             record = {key: batch[key][index] for key in batch}
+            first = record["pass"] == 0  # the report describes one pass over the corpus
             if record["error"] is not None:
-                builder.stats.bad_row(record["error"])
+                if first:
+                    builder.stats.bad_row(record["error"])
                 continue
-            for example in builder(record["id"], _record_source(record), record["text"]):
+            for example in builder(record["id"], _record_source(record), record["text"], count=first):
                 for key in out:
                     out[key].append(example[key])
         return out
