@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -64,3 +66,14 @@ def test_compare_adapters_tells_layouts_apart(tiny_model_dir, tmp_path):
     differ = compare(first, unsloth)
     assert differ.returncode == 1
     assert "target_modules: " in differ.stdout and "task_type: None vs 'CAUSAL_LM'" in differ.stdout
+
+
+@pytest.mark.slow  # about a minute: four torchrun launches (tests/train/test_ddp.py covers the same runs by default)
+def test_ddp_scaling_runs_one_and_two_processes_and_compares_their_adapters(tmp_path, clips, monkeypatch):
+    monkeypatch.setenv("OVOZ_RESULTS_DIR", str(tmp_path / "results"))
+    out = run("ddp_scaling.py", "--work", str(tmp_path / "work"), tmp_path=tmp_path, clips=clips)
+    rows = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+    assert rows[:3] == ["processes", "1", "2"]  # the scaling table: one and two processes
+    agreement = next(line for line in out.splitlines() if line.startswith("| 1 x 4 vs 2 x 2"))
+    assert agreement.rstrip(" |").endswith("yes")
+    assert len(list((tmp_path / "results").glob("ddp_*-smoke-*.json"))) == 2

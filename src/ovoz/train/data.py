@@ -179,10 +179,11 @@ class ExampleBuilder:
 
             self.normalize = get_normalizer(config.normalize_text)
 
-    def __call__(self, row_id: str, audio_source: Any, text: str) -> list[dict[str, Any]]:
+    def __call__(self, row_id: str, audio_source: Any, text: str, *, count: bool = True) -> list[dict[str, Any]]:
+        """``count=False``: the rows and drops go uncounted (a later pass over rows already counted)."""
         from ..audio import load_audio
 
-        stats = self.stats
+        stats = self.stats if count else DataStats()
         stats.n_rows += 1
         if self.normalize is not None:
             text = self.normalize(text).strip()
@@ -219,8 +220,9 @@ class ExampleBuilder:
 
 
 _EMPTY_RECORD: dict[str, Any] = {"id": None, "text": None, "path": None, "bytes": None, "array": None,
-                                 "sample_rate": None, "error": None}
-"""A streamed record's columns: the row's id and text, its audio in one of four forms, or the reader's error."""
+                                 "sample_rate": None, "error": None, "pass": 0}
+"""A streamed record's columns: the row's id and text, its audio in one of four forms, or the reader's error; and
+the pass over the corpus it belongs to (only the first pass is counted in the data report)."""
 
 
 def _row_record(utterance: Any) -> dict[str, Any]:
@@ -265,28 +267,74 @@ def _error_records(skipped: list[Any]) -> Iterator[dict[str, Any]]:
     skipped.clear()
 
 
-def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = False, world_size: int = 1) -> Any:
-    """A ``datasets.IterableDataset`` of examples, streamed from disk, shuffled in a buffer (training only), and with
-    ``config.group_by_duration`` grouped into batches of similar duration (:func:`group_by_duration`).
+def training_passes(config: TrainConfig) -> int | None:
+    """Passes over the corpus the training stream holds: ``ceil(epochs)``, or no end with ``max_steps``."""
+    return None if config.max_steps is not None else math.ceil(config.epochs)
 
-    The order depends only on ``config.seed`` and the epoch, so a resumed run sees the same batches.
+
+def _shuffled(records: Iterator[dict[str, Any]], size: int, rng: Any) -> Iterator[dict[str, Any]]:
+    """The records through a shuffle buffer of ``size`` (only the buffer's rows are held, never their audio)."""
+    buffer: list[dict[str, Any]] = []
+    for record in records:
+        if len(buffer) < size:
+            buffer.append(record)
+            continue
+        index = int(rng.integers(size))
+        yield buffer[index]
+        buffer[index] = record
+    rng.shuffle(buffer)
+    yield from buffer
+
+
+def _training_rows(config: TrainConfig, passes: int | None) -> Iterator[dict[str, Any]]:
+    """Pass after pass over the corpus, each shuffled on its own by ``(seed, pass)``; stops after ``passes`` (``None``:
+    never), or after a pass that held no usable row. (``train`` checks first that one pass builds an example.)"""
+    import itertools
+
+    import numpy as np
+
+    for index in itertools.count() if passes is None else range(passes):
+        records = _generate_rows(config, False)
+        if config.shuffle_buffer > 1:
+            records = _shuffled(records, config.shuffle_buffer, np.random.default_rng([config.seed, index]))
+        usable = 0
+        for record in records:
+            usable += record["error"] is None
+            yield {**record, "pass": index}
+        if not usable:
+            return
+
+
+def build_dataset(config: TrainConfig, builder: ExampleBuilder, *, eval: bool = False, world_size: int = 1) -> Any:
+    """A ``datasets.IterableDataset`` of examples, streamed from disk; for training, shuffled in a buffer and, with
+    ``config.group_by_duration``, grouped into steps of similar duration (:func:`group_by_duration`).
+
+    The training stream holds every pass of the run in order (:func:`training_passes`): the trainer sees it as one
+    epoch. Its order depends only on ``config.seed``, so batch ``n`` is the same batch whatever the number of
+    processes, and a resumed run, which skips the batches its checkpoint had trained, goes on exactly where the
+    interrupted one stopped, in any pass. (With one trainer epoch per pass, a run resumed in a later pass started
+    over from the second pass's order.)
     ``world_size``: processes training together (each step takes ``batch_size`` examples per process, in
     consecutive runs of the stream).
     """
     from datasets import IterableDataset
 
-    rows = IterableDataset.from_generator(_generate_rows, gen_kwargs={"config": config, "eval": eval})
-    if not eval and config.shuffle_buffer > 1:
-        rows = rows.shuffle(seed=config.seed, buffer_size=config.shuffle_buffer)
+    if eval:
+        rows = IterableDataset.from_generator(_generate_rows, gen_kwargs={"config": config, "eval": True})
+    else:
+        rows = IterableDataset.from_generator(_training_rows,
+                                              gen_kwargs={"config": config, "passes": training_passes(config)})
 
     def expand(batch: dict[str, list]) -> dict[str, list]:
         out: dict[str, list] = {"id": [], "audio": [], "text": []}
         for index in range(len(batch["id"])):
             record = {key: batch[key][index] for key in batch}
+            first = record["pass"] == 0  # the report describes one pass over the corpus
             if record["error"] is not None:
-                builder.stats.bad_row(record["error"])
+                if first:
+                    builder.stats.bad_row(record["error"])
                 continue
-            for example in builder(record["id"], _record_source(record), record["text"]):
+            for example in builder(record["id"], _record_source(record), record["text"], count=first):
                 for key in out:
                     out[key].append(example[key])
         return out

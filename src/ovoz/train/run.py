@@ -77,6 +77,16 @@ def use_device_features(setting: str, device: str, processor: Any) -> bool:
     return wanted
 
 
+def process_device(device: str, local_rank: str | None, n_gpus: int) -> str:
+    """The device of this training process. Under ``torchrun`` / ``accelerate launch`` (``LOCAL_RANK`` set) each
+    process has its own GPU: ``cuda`` becomes ``cuda:LOCAL_RANK``, where the model is loaded (the 4-bit base
+    included: bitsandbytes' weights cannot be moved after loading) and where DDP expects it. A process given one GPU
+    of its own (``CUDA_VISIBLE_DEVICES`` per process) keeps ``cuda``."""
+    if local_rank is None or device != "cuda" or int(local_rank) >= n_gpus:
+        return device
+    return f"cuda:{int(local_rank)}"
+
+
 def plan_steps(config: TrainConfig, n_rows: int | None, world_size: int) -> int:
     """Optimizer steps of the run: ``max_steps``, or enough for ``epochs`` passes over ``n_rows`` examples."""
     if config.max_steps is not None:
@@ -164,6 +174,12 @@ def train(config: TrainConfig) -> TrainResult:
 
     check_runnable(config)
     device = resolve_device(None if config.device == "auto" else config.device)
+    if device.startswith("cuda"):
+        import torch
+
+        device = process_device(device, os.environ.get("LOCAL_RANK"), torch.cuda.device_count())
+        if ":" in device:  # before loading: bitsandbytes and lazy CUDA state use the current device
+            torch.cuda.set_device(device)
     config = effective_config(config, device)
     output_dir = check_output_dir(config.output_dir, "output_dir")  # a file, read-only: before the model loads
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -183,7 +199,9 @@ def train(config: TrainConfig) -> TrainResult:
     loaded = load_for_training(config, device)
     stats = DataStats()
     train_dataset = build_dataset(config, ExampleBuilder(config, loaded.processor, stats), world_size=world_size)
-    require_examples(config, train_dataset, stats)  # a typed error here, not TRL's bare StopIteration
+    # A typed error here, not TRL's bare StopIteration (nor an endless search of a --max-steps stream): one pass
+    one_pass = config.replace(max_steps=None, epochs=1)
+    require_examples(config, build_dataset(one_pass, ExampleBuilder(one_pass, loaded.processor, stats)), stats)
     eval_dataset = None
     eval_clips = None
     if config.eval_data is not None:
@@ -199,7 +217,8 @@ def train(config: TrainConfig) -> TrainResult:
     args = training_arguments(config, max_steps=max_steps, device=device, bf16=loaded.bf16,
                               has_eval=eval_dataset is not None)
     trainer_class, epoch_limit = make_trainer_class()
-    callbacks = [epoch_limit(math.ceil(config.epochs))] if config.max_steps is None else []
+    # The stream holds every pass (build_dataset): the trainer's first epoch is the whole run.
+    callbacks = [epoch_limit(1)] if config.max_steps is None else []
     if config.max_time_s is not None:
         callbacks.append(trainer_class.TimeLimit(config.max_time_s))
     trainer = trainer_class(

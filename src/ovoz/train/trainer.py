@@ -18,10 +18,11 @@ def make_trainer_class() -> type:
     from trl import SFTTrainer
 
     class EpochLimit(TrainerCallback, ExportableState):
-        """Stops after ``passes`` full passes over the stream.
+        """Stops after ``passes`` full passes over the stream (ovoz passes 1: its stream holds every pass over the
+        corpus that the run makes, see ``ovoz.train.data.build_dataset``).
 
         A streamed corpus has no length: ``max_steps`` is an upper bound computed from the row count, and rows
-        dropped while decoding make a pass end earlier. Without this, the trainer would start a second pass.
+        dropped while decoding make the stream end earlier. Without this, the trainer would start the stream again.
         """
 
         def __init__(self, passes: int = 1, done: int = 0) -> None:
@@ -63,6 +64,14 @@ def make_trainer_class() -> type:
         def __init__(self, *args: Any, ovoz_config: Any = None, eval_clips: Any = None,
                      selective: bool = True, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            if selective:
+                # Gemma 4 declares ``accepts_loss_kwargs = False``, so the trainer would leave
+                # ``num_items_in_batch`` out: each micro-batch's loss would be its own token mean, averaged over
+                # the accumulation steps and (by DDP) over the processes. Batches of different token counts then
+                # weigh alike, and 1 x 16, 2 x 8 and 8 x 2 accumulation train differently. ovoz's loss takes
+                # the count itself (the model's forward never sees it): with this, the trainer counts the labelled
+                # tokens of the whole optimizer step over every process, and the loss is their sum over that count.
+                self.model_accepts_loss_kwargs = True
             self.ovoz_config = ovoz_config
             self.eval_clips = eval_clips  # callable -> iterator of {"id", "audio", "text"}
             self.selective = selective
