@@ -48,6 +48,7 @@ class OvozReplica:
         from ray import serve
 
         from ..serve import create_app
+        from ..serve.app import OnResponseStart
         from ..serve.service import load_transcriber
 
         context = serve.get_replica_context()
@@ -55,35 +56,13 @@ class OvozReplica:
         logger.info("replica %s: loading the model", replica)
         app = create_app(self.settings, transcriber=load_transcriber(self.settings))
         self.service = app.state.service
-        return _WithHeader(app, [(REPLICA_HEADER.encode(), replica.encode())])
+        header = (REPLICA_HEADER.encode(), replica.encode())
+        return OnResponseStart(app, lambda scope, message: {**message, "headers": [*message.get("headers", []), header]})
 
     def check_health(self) -> None:
         """Ray Serve's health probe: a replica whose model thread failed is replaced."""
         if self.service is not None and (self.service.model.error is not None or not self.service.model.alive):
             raise RuntimeError(f"the model is not available ({self.service.model.error})")
-
-
-class _WithHeader:
-    """ASGI wrapper adding fixed headers to every HTTP response (attributes are the wrapped app's)."""
-
-    def __init__(self, app: Any, headers: list[tuple[bytes, bytes]]) -> None:
-        self.app = app
-        self.headers = headers
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.app, name)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def deployment(settings: ServeSettings, replicas: int = 1, *, gpus_per_replica: float | None = None,

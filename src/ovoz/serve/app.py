@@ -210,7 +210,7 @@ def create_app(settings: ServeSettings | None = None, transcriber: Any = None, *
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     started_at = time.time()
-    return _CountResponses(app, service)
+    return _count_responses(app, service)
 
 
 def _tokens(handle: Any, segment: Any) -> tuple[int, ...]:
@@ -250,13 +250,13 @@ class _EventStream(StreamingResponse):
             self.service.release()
 
 
-class _CountResponses:
-    """ASGI wrapper counting responses by endpoint and status for ``/metrics``."""
+class OnResponseStart:
+    """ASGI wrapper that passes each HTTP response's start message through ``hook(scope, message)`` (which returns
+    the message to send: the same, or with more headers) before it goes out; attributes are the wrapped app's."""
 
-    def __init__(self, app: Any, service: Service) -> None:
+    def __init__(self, app: Any, hook: Any) -> None:
         self.app = app
-        self.service = service
-        self.state = app.state
+        self.hook = hook
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
@@ -265,12 +265,22 @@ class _CountResponses:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
-        endpoint = path if path in ENDPOINTS else ("/v1/models" if path.startswith("/v1/models/") else "other")
 
-        async def counting_send(message: Any) -> None:
+        async def hooked_send(message: Any) -> None:
             if message["type"] == "http.response.start":
-                self.service.metrics.count(endpoint, message["status"])
+                message = self.hook(scope, message)
             await send(message)
 
-        await self.app(scope, receive, counting_send)
+        await self.app(scope, receive, hooked_send)
+
+
+def _count_responses(app: Any, service: Service) -> OnResponseStart:
+    """``app`` counting its responses by endpoint and status for ``/metrics``."""
+
+    def count(scope: Any, message: Any) -> Any:
+        path = scope.get("path", "")
+        endpoint = path if path in ENDPOINTS else ("/v1/models" if path.startswith("/v1/models/") else "other")
+        service.metrics.count(endpoint, message["status"])
+        return message
+
+    return OnResponseStart(app, count)
